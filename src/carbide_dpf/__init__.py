@@ -1,0 +1,1 @@
+"""carbide-dpf: manage NVIDIA BlueField DPUs through the DPF Kubernetes operator."""
