@@ -1,0 +1,62 @@
+"""The blocking facade: the same operations as DpfSdk, run on its own loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+from sdk_helpers import BFB_URL, PASSWORD
+
+from carbide_dpf.kube.client import KubeClient
+from carbide_dpf.models.registry import DPU_DEVICE, DPU_NODE
+from carbide_dpf.sandbox.controlplane import ControlPlane
+from carbide_dpf.sdk import DpfSdk, SdkConfig, SyncDpfSdk
+from carbide_dpf.sdk.sync import _Blocking
+
+# Async-only by nature: the watcher runs callbacks on an event loop.
+ASYNC_ONLY = {"watcher"}
+
+
+def test_every_public_async_operation_has_a_blocking_twin() -> None:
+    operations = {name for name, member in inspect.getmembers(DpfSdk)
+                  if inspect.iscoroutinefunction(member) and not name.startswith("_")}
+    twins = {name for name, member in vars(SyncDpfSdk).items()
+             if isinstance(member, _Blocking)}
+    assert operations == twins
+    public = {name for name in dir(DpfSdk) if not name.startswith("_")}
+    assert public - operations - {"config", "namespace", "kube"} == ASYNC_ONLY
+
+
+def test_a_twin_wraps_the_coroutine_method_itself() -> None:
+    for name, member in vars(SyncDpfSdk).items():
+        if isinstance(member, _Blocking):
+            assert member.method is getattr(DpfSdk, name)
+            assert member.__doc__ == getattr(DpfSdk, name).__doc__
+
+
+def _sync_flow(control_plane: ControlPlane, namespace: str) -> list[object]:
+    config = SdkConfig(namespace=namespace)
+    with SyncDpfSdk(control_plane.client, config) as sdk:
+        init = sdk.create_initialization_objects(BFB_URL, PASSWORD)
+        sdk.register_dpu_device("dpu0", bmc_ip="10.0.0.1", serial_number="MT1")
+        sdk.register_dpu_node("host1", ["dpu0"])
+        snapshot = sdk.snapshot_host("host1")
+        held = sdk.release_maintenance_hold("host1")
+        deleted = sdk.delete_dpu_device("dpu0")
+    return [init.deployment, snapshot.node is not None, held, deleted.deleted]
+
+
+async def test_sync_facade_runs_operations_against_the_server(
+        control_plane: ControlPlane, kube: KubeClient, namespace: str) -> None:
+    result = await asyncio.to_thread(_sync_flow, control_plane, namespace)
+
+    assert result == ["carbide-dpf", True, False, ["DPUDevice/dpu0"]]
+    assert await kube.get_or_none(DPU_NODE, "host1", namespace) is not None
+    assert await kube.get_or_none(DPU_DEVICE, "dpu0", namespace) is None
+
+
+def test_close_is_idempotent(control_plane: ControlPlane) -> None:
+    sdk = SyncDpfSdk(control_plane.client)
+    sdk.close()
+    sdk.close()
+    assert not sdk._thread.is_alive()
