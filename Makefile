@@ -1,6 +1,6 @@
 # Developer entry points. `make test` is what CI runs (see .ci/run).
 
-.PHONY: test lint kube-bins generate check-generated
+.PHONY: test lint kube-bins generate check-generated demo
 
 # Lint, type check, check the generated models, build (or find) the kube binaries, then
 # run the tests against a real kube-apiserver and etcd.
@@ -21,3 +21,7 @@ generate:
 
 check-generated:
 	uv run python scripts/generate_models.py --check
+
+# Provision a two-DPU host on a throw-away sandbox, then stop it (docs/sandbox.md).
+demo: kube-bins
+	bash scripts/demo.sh

@@ -18,25 +18,19 @@ The reset history comes from the emulator's own log: it logs every reset it carr
 Redfish has no standard record of them that the fake driver would keep.
 
 Children never outlive the Python process: `stop()` and a `weakref.finalize` terminate the
-emulator, and it asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``).
-The kernel ties that signal to the forking *thread*, so the emulator is forked from one
-long-lived thread rather than from whichever (possibly short-lived) thread calls `start()`.
+emulator, and it asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``,
+from one long-lived forking thread: see `carbide_dpf.sandbox._process`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import ctypes
-import functools
 import importlib.util
 import logging
 import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -54,6 +48,13 @@ import httpx
 
 from carbide_dpf.errors import DpfError
 from carbide_dpf.redfish.client import RedfishClient
+from carbide_dpf.sandbox._process import (
+    free_ports,
+    remove_stale_directories,
+    spawn,
+    tail,
+    terminate,
+)
 from carbide_dpf.sandbox.pki import CertificateAuthority
 
 __all__ = ["BmcEmulator", "BmcEmulatorError", "ResetRecord"]
@@ -105,7 +106,7 @@ class _Resources:
     def close_process(self) -> None:
         process, self.process = self.process, None
         if process is not None:
-            _terminate(process)
+            terminate(process, "bmc emulator", _STOP_GRACE)
 
     def close(self) -> None:
         self.close_process()
@@ -174,7 +175,7 @@ class BmcEmulator:
             raise BmcEmulatorError(
                 "sushy-tools is not installed; install the dev dependencies (uv sync)"
             )
-        _remove_stale_directories()
+        remove_stale_directories(_TEMP_PREFIX, "bmc emulator")
 
         started = time.monotonic()
         try:
@@ -297,7 +298,7 @@ class BmcEmulator:
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the emulator's log."""
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -325,7 +326,7 @@ class BmcEmulator:
 
     def _start_on_a_free_port(self) -> None:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            self._port = _free_port()
+            self._port = free_ports(1)[0]
             self._write_config()
             self._spawn()
             try:
@@ -375,7 +376,7 @@ class BmcEmulator:
             "--fake",
         ]
         with self.log_path.open("ab") as log_file:
-            self._resources.process = _SPAWNER.submit(_popen, argv, log_file).result()
+            self._resources.process = spawn(argv, log_file)
         log.debug("started bmc emulator pid=%d port=%d", self._resources.process.pid, self._port)
 
     def _wait_ready(self, deadline: float) -> None:
@@ -416,73 +417,6 @@ class BmcEmulator:
         )
 
 
-# -- process helpers ---------------------------------------------------------------------------
-
-# One long-lived worker thread forks every emulator (see the module docstring for why).
-_SPAWNER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="carbide-dpf-bmc-spawn")
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-
-
-def _popen(argv: list[str], log_file: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        # Its own session: a Ctrl-C reaches Python, which then stops the emulator itself.
-        start_new_session=True,
-        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-    )
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Runs in the child between fork and exec: ask for SIGKILL when the parent dies."""
-    if _LIBC is None:
-        return
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    # The parent may have died before prctl took effect; then nobody would kill us.
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            log.warning("killing bmc emulator pid=%d: no exit after SIGTERM", process.pid)
-            process.kill()
-            process.wait()
-    log.debug("stopped bmc emulator pid=%d code=%s", process.pid, process.returncode)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _remove_stale_directories() -> None:
-    for path in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*-*"):
-        pid_text = path.name.removeprefix(_TEMP_PREFIX).split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            log.info("removing stale bmc emulator directory path=%s", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # -- file helpers ------------------------------------------------------------------------------
 
 
@@ -506,11 +440,3 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])

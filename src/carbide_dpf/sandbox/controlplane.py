@@ -10,10 +10,8 @@ Children never outlive the Python process. Three layers make sure of that:
 2. A `weakref.finalize` runs the same cleanup when the object is collected or the
    interpreter exits normally (including after an uncaught KeyboardInterrupt).
 3. On Linux every child asks the kernel for SIGKILL when its parent dies
-   (``prctl(PR_SET_PDEATHSIG)``), which covers a SIGKILLed interpreter. The kernel ties
-   that signal to the *thread* that forked the child, so all children are forked from one
-   long-lived daemon thread (`_Spawner`): a control plane started from a short-lived worker
-   thread (``asyncio.to_thread``) would otherwise die with that thread.
+   (``prctl(PR_SET_PDEATHSIG)``), which covers a SIGKILLed interpreter; see
+   `carbide_dpf.sandbox._process` for why all children fork from one long-lived thread.
 
 A temporary directory left by a SIGKILLed interpreter is removed by the next `start()`.
 """
@@ -23,24 +21,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import ctypes
-import functools
 import logging
 import os
-import queue
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import yaml
@@ -49,6 +40,13 @@ from carbide_dpf.errors import DpfError
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.config import ClusterConfig, load_kubeconfig
 from carbide_dpf.kube.errors import KubeError
+from carbide_dpf.sandbox._process import (
+    free_ports,
+    remove_stale_directories,
+    spawn,
+    tail,
+    terminate,
+)
 from carbide_dpf.sandbox.kubebins import KubeBinaries, ensure_binaries
 from carbide_dpf.sandbox.pki import CertificateAuthority, KeyPair, service_account_key
 
@@ -100,7 +98,7 @@ class _Resources:
     def stop_child(self, name: str) -> None:
         child = self.children.pop(name, None)
         if child is not None:
-            _terminate(child)
+            terminate(child.process, child.name, _STOP_GRACE)
 
     def close(self) -> None:
         # The API server goes first so it does not spend its shutdown retrying etcd.
@@ -151,7 +149,7 @@ class ControlPlane:
         """
         if self._resources.directory is not None:
             raise ControlPlaneError("control plane already started; call stop() first")
-        _remove_stale_directories()
+        remove_stale_directories(_TEMP_PREFIX, "control plane")
         binaries = self._bins  # a build, if one is needed, is not part of the start time
         started = time.monotonic()
         try:
@@ -263,7 +261,7 @@ class ControlPlane:
 
     def apiserver_log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of kube-apiserver's own log."""
-        return _tail(self._dir / "kube-apiserver.log", lines)
+        return tail(self._dir / "kube-apiserver.log", lines)
 
     # -- etcd maintenance for tests ------------------------------------------------------
 
@@ -307,7 +305,7 @@ class ControlPlane:
     def _prepare(self) -> None:
         directory = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-"))
         self._resources.directory = directory
-        self._apiserver_port, self._etcd_port, self._peer_port = _free_ports(3)
+        self._apiserver_port, self._etcd_port, self._peer_port = free_ports(3)
 
         self._ca = CertificateAuthority()
         (directory / "ca.crt").write_bytes(self._ca.cert_pem)
@@ -362,7 +360,7 @@ class ControlPlane:
     def _spawn(self, name: str, argv: list[str]) -> None:
         log_path = self._dir / f"{name}.log"
         with log_path.open("ab") as log_file:
-            process = _SPAWNER.popen(argv, log_file)
+            process = spawn(argv, log_file)
         self._resources.children[name] = _Child(name, process, log_path)
         log.info("started %s pid=%d log=%s", name, process.pid, log_path)
 
@@ -372,7 +370,7 @@ class ControlPlane:
             if code is not None:
                 raise ControlPlaneError(
                     f"{child.name} exited with code {code} during start; fix the cause shown "
-                    f"in its log ({child.log_path}):\n{_tail(child.log_path, _LOG_TAIL_LINES)}"
+                    f"in its log ({child.log_path}):\n{tail(child.log_path, _LOG_TAIL_LINES)}"
                 )
 
     def _wait_etcd(self, deadline: float) -> None:
@@ -409,89 +407,11 @@ class ControlPlane:
     def _raise_if_late(self, deadline: float, name: str, last: str) -> None:
         if time.monotonic() < deadline:
             return
-        tail = _tail(self._dir / f"{name}.log", _LOG_TAIL_LINES)
+        log_tail = tail(self._dir / f"{name}.log", _LOG_TAIL_LINES)
         raise ControlPlaneError(
             f"{name} not ready after {self._start_timeout:.0f}s (last answer: {last}); "
-            f"check its log:\n{tail}"
+            f"check its log:\n{log_tail}"
         )
-
-
-class _Spawner:
-    """Forks every child from one daemon thread that lives as long as the interpreter."""
-
-    def __init__(self) -> None:
-        self._requests: queue.SimpleQueue[
-            tuple[concurrent.futures.Future[subprocess.Popen[bytes]], Callable[[], Any]]
-        ] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def popen(self, argv: list[str], log_file: IO[bytes]) -> subprocess.Popen[bytes]:
-        """Start ``argv`` with stdout and stderr going to ``log_file``."""
-        start = functools.partial(
-            subprocess.Popen,
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            # Its own session: a Ctrl-C in the terminal reaches Python, which then stops
-            # the servers in order, instead of killing them under the running tests.
-            start_new_session=True,
-            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-        )
-        future: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
-        self._ensure_thread()
-        self._requests.put((future, start))
-        return future.result()
-
-    def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name="carbide-dpf-spawner", daemon=True
-                )
-                self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            future, start = self._requests.get()
-            try:
-                future.set_result(start())
-            except BaseException as error:  # handed to the caller, who re-raises it
-                future.set_exception(error)
-
-
-_SPAWNER = _Spawner()
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Runs in the child between fork and exec: ask for SIGKILL when the parent dies."""
-    if _LIBC is None:
-        return
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    # The parent may have died before prctl took effect; then nobody would kill us.
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _terminate(child: _Child) -> None:
-    process = child.process
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            log.warning(
-                "killing %s pid=%d: no exit %.0fs after SIGTERM",
-                child.name,
-                process.pid,
-                _STOP_GRACE,
-            )
-            process.kill()
-            process.wait()
-    log.info("stopped %s pid=%d code=%s", child.name, process.pid, process.returncode)
 
 
 def _run_sync(awaitable: Awaitable[T]) -> T:
@@ -507,44 +427,6 @@ def _run_sync(awaitable: Awaitable[T]) -> T:
     # A loop runs in this thread: a second loop must live in another thread.
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="carbide-dpf-cp") as pool:
         return pool.submit(asyncio.run, runner()).result()
-
-
-def _free_ports(count: int) -> list[int]:
-    # Hold all sockets open until every port is chosen, so the kernel gives distinct ports.
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _remove_stale_directories() -> None:
-    for path in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*-*"):
-        pid_text = path.name.removeprefix(_TEMP_PREFIX).split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            log.info("removing stale control plane directory path=%s", path)
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _safe(name: str) -> str:
