@@ -95,7 +95,7 @@ async def install_crds(
 async def _wait_established(kube: KubeClient, name: str, deadline: float) -> None:
     while True:
         crd = await kube.get(CUSTOM_RESOURCE_DEFINITION, name)
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []
         if _condition_true(conditions, "Established"):
             log.debug("crd established name=%s", name)
             return

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from carbide_dpf.errors import FieldProblem
+from carbide_dpf.iplabels import HOST_BMC_IP_LABEL
 from carbide_dpf.sdk import defaults
 from carbide_dpf.sdk.labels import DeviceLabeler, NodeLabeler
 from carbide_dpf.sdk.services import RegistryOverrides, ServiceSet
@@ -52,7 +53,7 @@ class SdkConfig:
     managed_label_value: str = "true"
     """Put on every DPUNode and DPUDevice the SDK registers. On nodes it is the DPUSet's node
     selector; devices pass it on to their DPUs, where it is the DPU selector of queries."""
-    host_bmc_ip_label: str = "carbide.nvidia.com/host-bmc-ip"
+    host_bmc_ip_label: str = HOST_BMC_IP_LABEL
     device_labeler: DeviceLabeler | None = None
     node_labeler: NodeLabeler | None = None
     dpu_label_selector: str | None = None

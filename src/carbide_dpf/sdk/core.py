@@ -532,6 +532,7 @@ class DpfSdk:
 
         kwargs.setdefault("namespace", self.namespace)
         kwargs.setdefault("label_selector", self._config.dpu_selector)
+        kwargs.setdefault("host_bmc_ip_label", self._config.host_bmc_ip_label)
         return DpuWatcher(self._kube, **kwargs)
 
 

@@ -8,10 +8,16 @@ all, travels as a DPUDevice label.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from carbide_dpf.iplabels import (
+    HOST_BMC_IP_LABEL,
+    decode_ip_label,
+    encode_ip_label,
+    host_bmc_ip_from_labels,
+)
 
 __all__ = [
     "DPUDEVICE_NAME_LABEL",
@@ -67,39 +73,7 @@ NodeLabeler = Callable[[NodeInfo], Mapping[str, str]]
 """Returns extra labels for a DPUNode."""
 
 
-def encode_ip_label(address: str) -> str:
-    """Encode an IP address as a label value, reversibly.
-
-    IPv4 is already a valid value. IPv6 is written in full (exploded) form with ':' turned
-    into '-', which starts and ends with a hex digit; `decode_ip_label` undoes it.
-    """
-    parsed = ipaddress.ip_address(address)
-    if isinstance(parsed, ipaddress.IPv4Address):
-        return str(parsed)
-    if parsed.scope_id:
-        raise ValueError(f"{address!r} carries a zone index, which a label cannot hold")
-    return parsed.exploded.replace(":", "-")
-
-
-def decode_ip_label(value: str) -> str:
-    """Decode a label value made by `encode_ip_label` into the address's canonical text."""
-    text = value.replace("-", ":") if "-" in value else value
-    return str(ipaddress.ip_address(text))
-
-
-def host_bmc_ip_from_labels(labels: Mapping[str, str], key: str) -> str | None:
-    """Read the host BMC address from a label map; None when absent or undecodable."""
-    value = labels.get(key)
-    if not value:
-        return None
-    try:
-        return decode_ip_label(value)
-    except ValueError:
-        return None
-
-
-def host_bmc_ip_from_dpu(dpu: Mapping[str, Any],
-                         key: str = "carbide.nvidia.com/host-bmc-ip") -> str | None:
+def host_bmc_ip_from_dpu(dpu: Mapping[str, Any], key: str = HOST_BMC_IP_LABEL) -> str | None:
     """Return the host BMC address the operator copied onto a DPU from its DPUDevice."""
     labels = (dpu.get("metadata") or {}).get("labels") or {}
     return host_bmc_ip_from_labels(labels, key)
