@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -132,13 +130,6 @@ def _report(hosts: int, concurrency: int, reboot: str, total: float, per_host: l
     print(f"simulator API requests per DPU: {sim_requests / dpus:.2f}")
 
 
-def _cache_missing_sniffio() -> None:
-    # httpcore tries `import sniffio` on every request; without it installed each failed import
-    # searches sys.path again. A None entry fails it at once (as benchmarks/sim_scale.py does).
-    if importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def main() -> None:
     """Parse argv and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -146,7 +137,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--bmc", action="store_true", help="reboot over Redfish (emulator)")
     args = parser.parse_args()
-    _cache_missing_sniffio()
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(run(args.hosts, args.concurrency, args.bmc))

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli
 
 from carbide_dpf.sandbox.bmc import BmcEmulator
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sim import SimConfig, Simulator
+from tests.cli.cli_helpers import Cli
 
 
 @pytest.fixture

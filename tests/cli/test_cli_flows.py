@@ -8,12 +8,11 @@ import json
 import signal
 from pathlib import Path
 
-from cli_helpers import BFB_URL, Cli, finish
-
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.models.registry import DPU, DPU_DEVICE, DPU_NODE, DPU_NODE_MAINTENANCE
 from carbide_dpf.sandbox.bmc import BmcEmulator
 from carbide_dpf.sim import Simulator
+from tests.cli.cli_helpers import BFB_URL, Cli, finish
 
 NODE = "host-0042"
 DPUS = "dpu-a:10.0.0.11:MT2301X00001,dpu-b:10.0.0.12:MT2301X00002"

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from flow_helpers import CountingCycler
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sdk import DpfSdk, SdkConfig
 from carbide_dpf.sim import SimConfig, Simulator
+from tests.flows.flow_helpers import CountingCycler
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from flow_helpers import BFB_URL, FAST_RETRY, PASSWORD, CountingCycler
 
 from carbide_dpf.errors import FlowTimeoutError, ValidationError
 from carbide_dpf.flows import (
@@ -24,6 +23,7 @@ from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.models.registry import DPU, DPU_DEVICE, DPU_NODE
 from carbide_dpf.sdk import DpfSdk, SecretStr, node_name_for_host
 from carbide_dpf.sim import Fault, FaultKind, Simulator
+from tests.flows.flow_helpers import BFB_URL, FAST_RETRY, PASSWORD, CountingCycler
 
 DEVICES = (DeviceSpec("dpu-a", "10.0.0.11", "MT2301X00001"),
            DeviceSpec("dpu-b", "10.0.0.12", "MT2301X00002"))

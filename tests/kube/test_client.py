@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp import web
 
 from carbide_dpf.kube.client import KubeClient
+from carbide_dpf.kube.config import ClusterConfig
 from carbide_dpf.kube.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -172,59 +174,110 @@ async def test_secret_data_is_not_echoed_in_errors(kube: KubeClient, namespace: 
     assert "aHVudGVyMg" not in str(caught.value)
 
 
-class _FailingFirst(httpx.AsyncBaseTransport):
-    """Answers the first `failures` requests itself, then passes through to the real server."""
+class FaultyFront:
+    """A plain-HTTP front for the real API server that refuses the first `failures` requests.
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, failures: int, status: int) -> None:
-        self.inner = inner
+    It answers those itself with `status` (and Retry-After: 0), then forwards every later
+    request to the API server as the admin: the client under test sees a flaky server.
+    """
+
+    def __init__(self, plane: ControlPlane, failures: int, status: int) -> None:
+        self.plane = plane
         self.failures = failures
         self.status = status
         self.seen = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def __aenter__(self) -> FaultyFront:
+        config = self.plane.cluster_config()
+        connector = aiohttp.TCPConnector(ssl=config.ssl_context())
+        self._session = aiohttp.ClientSession(connector=connector)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._runner is not None and self._session is not None
+        await self._runner.cleanup()
+        await self._session.close()
+
+    def client_config(self) -> ClusterConfig:
+        """A config that reaches the API server through this front, with no credentials."""
+        return ClusterConfig(server=self.url, namespace="default")
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.seen += 1
         if self.seen <= self.failures:
             body = {"kind": "Status", "code": self.status, "reason": "TooManyRequests",
                     "message": "slow down"}
-            return httpx.Response(self.status, json=body, headers={"Retry-After": "0"})
-        return await self.inner.handle_async_request(request)
+            return web.json_response(body, status=self.status, headers={"Retry-After": "0"})
 
-
-def _real_transport(control_plane: ControlPlane) -> httpx.AsyncHTTPTransport:
-    config = control_plane.cluster_config()
-    return httpx.AsyncHTTPTransport(verify=config.ssl_context())
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with self._session.request(
+            request.method, self.plane.server + request.path_qs, headers=headers,
+            data=await request.read(),
+        ) as answer:
+            return web.Response(status=answer.status, body=await answer.read(),
+                                content_type=answer.content_type)
 
 
 async def test_idempotent_requests_are_retried_on_429(
     control_plane: ControlPlane, namespace: str
 ) -> None:
-    transport = _FailingFirst(_real_transport(control_plane), failures=2, status=429)
-    async with KubeClient(control_plane.cluster_config(), transport=transport) as kube:
+    async with (
+        FaultyFront(control_plane, failures=2, status=429) as front,
+        KubeClient(front.client_config()) as kube,
+    ):
         listed = await kube.list(CONFIG_MAP, namespace)
 
-    assert transport.seen == 3
+    assert front.seen == 3
     assert listed.resource_version
 
 
 async def test_create_is_not_retried_and_gives_up_with_server_error(
     control_plane: ControlPlane, namespace: str
 ) -> None:
-    transport = _FailingFirst(_real_transport(control_plane), failures=1, status=503)
-    async with KubeClient(control_plane.cluster_config(), transport=transport) as kube:
+    async with (
+        FaultyFront(control_plane, failures=1, status=503) as front,
+        KubeClient(front.client_config()) as kube,
+    ):
         with pytest.raises(ServerError):
             await kube.create(CONFIG_MAP, _config_map("once"), namespace)
 
-    assert transport.seen == 1
+    assert front.seen == 1
 
 
 async def test_retries_stop_at_the_limit(control_plane: ControlPlane, namespace: str) -> None:
-    transport = _FailingFirst(_real_transport(control_plane), failures=100, status=503)
-    config = control_plane.cluster_config()
-    async with KubeClient(config, transport=transport, max_retries=2) as kube:
+    async with (
+        FaultyFront(control_plane, failures=100, status=503) as front,
+        KubeClient(front.client_config(), max_retries=2) as kube,
+    ):
         with pytest.raises(ServerError):
             await kube.get(CONFIG_MAP, "x", namespace)
 
-    assert transport.seen == 3
+    assert front.seen == 3
+
+
+async def test_requests_through_the_front_reach_the_real_server(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    async with (
+        FaultyFront(control_plane, failures=0, status=503) as front,
+        KubeClient(front.client_config()) as kube,
+    ):
+        created = await kube.create(CONFIG_MAP, _config_map("via-front"), namespace)
+
+    assert created["metadata"]["uid"]
+    assert front.seen == 1
 
 
 async def test_unreachable_server_is_unavailable(control_plane: ControlPlane) -> None:

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-from proxy import TcpProxy
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.leader import LeaderElectionConfig, LeaderElector
 from carbide_dpf.kube.resource import LEASE
 from carbide_dpf.sandbox.controlplane import ControlPlane
+from tests.kube.proxy import TcpProxy
 
 
 def _config(identity: str) -> LeaderElectionConfig:

@@ -12,7 +12,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from model_samples import PINNED
+
+from tests.models.model_samples import PINNED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "generate_models.py"

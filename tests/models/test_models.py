@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import pytest
-from model_samples import NEXT, PINNED, load_crds, object_example, storage_schema
 
 from carbide_dpf.errors import DpfError
 from carbide_dpf.models import (
@@ -29,6 +28,7 @@ from carbide_dpf.models import (
 )
 from carbide_dpf.models.dpu_device import DPUDeviceSpec
 from carbide_dpf.models.registry import UnknownKindError
+from tests.models.model_samples import NEXT, PINNED, load_crds, object_example, storage_schema
 
 PINNED_CRDS = load_crds(PINNED)
 NEXT_CRDS = load_crds(NEXT)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from model_samples import PINNED, load_crds, object_example
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.models import (
@@ -38,6 +37,7 @@ from carbide_dpf.models.dpu_deployment import (
 from carbide_dpf.models.dpu_device import DPUDeviceSpec
 from carbide_dpf.models.dpu_flavor import DPUFlavorSpec
 from carbide_dpf.models.dpu_node import DPUNodeSpec, DPUNodeSpecDpu, DPUNodeSpecNodeRebootMethod
+from tests.models.model_samples import PINNED, load_crds, object_example
 
 PINNED_CRDS = load_crds(PINNED)
 

@@ -12,13 +12,13 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from sdk_helpers import BFB_URL, PASSWORD, everything
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.models.registry import DPU, DPU_DEPLOYMENT, DPU_DEVICE, DPU_NODE
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sdk import DpfSdk, HostSnapshot, SdkConfig, node_name_for_host
 from carbide_dpf.sim import SimConfig, Simulator
+from tests.sdk.sdk_helpers import BFB_URL, PASSWORD, everything
 
 HOST_BMC = "2001:db8::42"
 DEVICES = {"dpu-a": ("10.0.0.11", "MT2301X00001"), "dpu-b": ("10.0.0.12", "MT2301X00002")}

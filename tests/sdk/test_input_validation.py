@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sdk_helpers import BFB_URL, PASSWORD, everything
 
 from carbide_dpf.errors import ValidationError
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.sdk import DpfSdk, SdkConfig, ServiceSet
+from tests.sdk.sdk_helpers import BFB_URL, PASSWORD, everything
 
 Call = Callable[[DpfSdk], Awaitable[Any]]
 

@@ -10,7 +10,6 @@ import asyncio
 import base64
 
 import pytest
-from sdk_helpers import BFB_URL, PASSWORD, everything, make_dpu, make_hold
 
 from carbide_dpf.errors import FlowTimeoutError
 from carbide_dpf.kube.client import KubeClient
@@ -41,6 +40,7 @@ from carbide_dpf.sdk import (
 )
 from carbide_dpf.sdk.labels import OWNED_LABELS_ANNOTATION
 from carbide_dpf.watcher import DpuWatcher
+from tests.sdk.sdk_helpers import BFB_URL, PASSWORD, everything, make_dpu, make_hold
 
 MANAGED = "carbide.nvidia.com/dpf-managed"
 HOST_IP = "carbide.nvidia.com/host-bmc-ip"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 
-from sdk_helpers import BFB_URL, PASSWORD
-
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.models.registry import DPU_DEVICE, DPU_NODE
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sdk import DpfSdk, SdkConfig, SyncDpfSdk
 from carbide_dpf.sdk.sync import _Blocking
+from tests.sdk.sdk_helpers import BFB_URL, PASSWORD
 
 # Async-only by nature: the watcher runs callbacks on an event loop.
 ASYNC_ONLY = {"watcher"}

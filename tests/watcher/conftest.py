@@ -10,7 +10,7 @@ import pytest
 # The informer engineer's loopback proxy (tests/kube/proxy.py) is reused for connection cuts.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kube"))
 
-from watcher_helpers import Recorder
+from tests.watcher.watcher_helpers import Recorder
 
 
 @pytest.fixture

@@ -12,18 +12,6 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
-from watcher_helpers import (
-    PHASES,
-    SCOPE_LABEL,
-    WAITING,
-    ZERO_TRUST,
-    Recorder,
-    cond,
-    dpu_body,
-    drive,
-    eventually,
-    set_status,
-)
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.ratelimit import ExponentialBackoff
@@ -37,6 +25,18 @@ from carbide_dpf.watcher import (
     DpuFailed,
     DpuWatcher,
     RebootRequired,
+)
+from tests.watcher.watcher_helpers import (
+    PHASES,
+    SCOPE_LABEL,
+    WAITING,
+    ZERO_TRUST,
+    Recorder,
+    cond,
+    dpu_body,
+    drive,
+    eventually,
+    set_status,
 )
 
 FAST_RETRY = ExponentialBackoff(0.02, 0.2, jitter=0.0)

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from proxy import TcpProxy
-from watcher_helpers import PHASES, Recorder, dpu_body, drive, eventually, set_status
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.leader import LeaderElectionConfig
@@ -24,6 +22,8 @@ from carbide_dpf.models.registry import DPU
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sandbox.crds import install_crds
 from carbide_dpf.watcher import DpuWatcher
+from tests.kube.proxy import TcpProxy
+from tests.watcher.watcher_helpers import PHASES, Recorder, dpu_body, drive, eventually, set_status
 
 FAST_RETRY = ExponentialBackoff(0.02, 0.3, jitter=0.2)
 STATES = ("on_maintenance_needed", "on_reboot_required", "on_dpu_ready")

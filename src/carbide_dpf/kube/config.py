@@ -16,17 +16,23 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
 import yaml
 
 from carbide_dpf.errors import ConfigError
 
-__all__ = ["ClusterConfig", "ExecCredentialAuth", "TokenFileAuth", "load_config"]
+__all__ = [
+    "AuthProvider",
+    "ClusterConfig",
+    "ExecCredentialAuth",
+    "StaticTokenAuth",
+    "TokenFileAuth",
+    "load_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ class ClusterConfig:
     client_cert_data: bytes | None = None
     client_key_data: bytes | None = None
     token: str | None = field(default=None, repr=False)
-    auth: httpx.Auth | None = field(default=None, repr=False)
+    auth: AuthProvider | None = field(default=None, repr=False)
     tls_server_name: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext | bool:
@@ -65,12 +71,12 @@ class ClusterConfig:
             _load_client_cert(context, self.client_cert_data, self.client_key_data)
         return context
 
-    def http_auth(self) -> httpx.Auth | None:
-        """The httpx auth that adds our credentials to each request, if any."""
+    def auth_provider(self) -> AuthProvider | None:
+        """What supplies the `Authorization` header of our requests, if anything."""
         if self.auth is not None:
             return self.auth
         if self.token:
-            return _BearerAuth(self.token)
+            return StaticTokenAuth(self.token)
         return None
 
 
@@ -162,16 +168,34 @@ def load_in_cluster() -> ClusterConfig:
     )
 
 
-class _BearerAuth(httpx.Auth):
+class AuthProvider(Protocol):
+    """Supplies the `Authorization` header of each request.
+
+    `refresh=True` is asked after the API server answered 401: a provider that can renew its
+    credentials (re-read a rotated file, re-run an exec plugin) does so; one that cannot
+    returns the same header, and the 401 stands.
+    """
+
+    async def authorization(self, *, refresh: bool = False) -> str | None:
+        """Return the header value, e.g. "Bearer <token>", or None for no header."""
+        ...
+
+
+class StaticTokenAuth:
+    """A bearer token written in the kubeconfig."""
+
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {token}"
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
+    async def authorization(self, *, refresh: bool = False) -> str | None:
+        """Return the bearer header; a static token cannot be renewed."""
+        return self._header
+
+    def __repr__(self) -> str:
+        return "StaticTokenAuth(token=***)"
 
 
-class TokenFileAuth(httpx.Auth):
+class TokenFileAuth:
     """A bearer token read from a file, re-read every minute because kubelet rotates it."""
 
     def __init__(self, path: Path) -> None:
@@ -179,16 +203,19 @@ class TokenFileAuth(httpx.Auth):
         self._token = ""
         self._read_at = 0.0
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    async def authorization(self, *, refresh: bool = False) -> str | None:
+        """Return the bearer header, re-reading the file when stale or asked to."""
         now = time.monotonic()
-        if not self._token or now - self._read_at > 60:
+        if refresh or not self._token or now - self._read_at > 60:
             self._token = self._path.read_text().strip()
             self._read_at = now
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
+        return f"Bearer {self._token}"
+
+    def __repr__(self) -> str:
+        return f"TokenFileAuth(path={str(self._path)!r})"
 
 
-class ExecCredentialAuth(httpx.Auth):
+class ExecCredentialAuth:
     """Credentials from a kubeconfig `exec` plugin, cached until they expire.
 
     The plugin is run again when its token expires or when the API server answers 401.
@@ -205,26 +232,17 @@ class ExecCredentialAuth(httpx.Auth):
         self._expires: dt.datetime | None = None
         self._lock = asyncio.Lock()
 
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self._current_token(refresh=False)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-
-        if response.status_code == 401:
-            token = await self._current_token(refresh=True)
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
-
-    async def _current_token(self, *, refresh: bool) -> str:
+    async def authorization(self, *, refresh: bool = False) -> str | None:
+        """Return the bearer header, running the plugin when the token is stale."""
         async with self._lock:
             now = dt.datetime.now(dt.UTC)
             fresh = self._token and (self._expires is None or now < self._expires)
             if refresh or not fresh:
                 self._token, self._expires = await self._run_plugin()
-            assert self._token is not None
-            return self._token
+            return f"Bearer {self._token}"
+
+    def __repr__(self) -> str:
+        return f"ExecCredentialAuth(command={self._spec.get('command')!r})"
 
     async def _run_plugin(self) -> tuple[str, dt.datetime | None]:
         command = str(self._spec["command"])
