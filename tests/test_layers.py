@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "carbide_dpf"
 ALLOWED_LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "kube": {"errors"},
-    "models": {"kube"},
+    "models": {"kube", "errors"},
 }
 
 # Third-party HTTP libraries, and the only layers allowed to use them: kube/ speaks to

@@ -17,9 +17,13 @@ PASSWORD = "S3cret-BMC-pa55word!"
 
 
 async def everything(kube: KubeClient, namespace: str) -> dict[str, list[str]]:
-    """Names of every DPF object and Secret in `namespace`, by kind (empty kinds left out)."""
+    """Names of every DPF object and Secret in `namespace`, by kind (empty kinds left out).
+
+    Cluster-scoped kinds are left out: the SDK writes none, and other tests' objects of those
+    kinds would show up here.
+    """
     found: dict[str, list[str]] = {}
-    for kind in (*ALL_KINDS, SECRET):
+    for kind in (*(k for k in ALL_KINDS if k.namespaced), SECRET):
         items = (await kube.list(kind, namespace)).items
         if items:
             found[kind.kind] = sorted(item["metadata"]["name"] for item in items)

@@ -225,6 +225,11 @@ async def test_a_leader_cut_off_from_the_api_hands_over_without_doubling(
             async with b:
                 for name in names[:3]:
                     await drive(kube, namespace, name, recorder, within=30)
+                # Phase changes are not in the ledger (docs/watcher.md): let `a` deliver the
+                # first DPUs' last ones before cutting it off, so the test checks the handover
+                # of state callbacks rather than racing it.
+                await eventually(lambda: recorder.count("on_dpu_ready") >= 3, 30)
+                await a.wait_idle(10)
                 proxy.block()
                 proxy.cut()
                 await eventually(lambda: not a.is_leader, 5)
