@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from carbide_dpf.kube.client import KubeClient, KubeObject
-from carbide_dpf.kube.informer import EventType, Informer, InformerEvent
+from carbide_dpf.kube.informer import EventType, Informer, InformerEvent, strip_managed_fields
 from carbide_dpf.kube.ratelimit import ExponentialBackoff
 from carbide_dpf.kube.resource import CONFIG_MAP, NAMESPACE, ResourceKind
 from carbide_dpf.sandbox.controlplane import ControlPlane
@@ -143,6 +143,28 @@ async def test_watch_reports_added_modified_with_old_and_deleted_with_last_state
     assert recorder.events[2].obj["status"]["phase"] == "Pending"
     assert len(informer.store) == 0
     assert informer.events_seen >= 3
+
+
+async def test_transform_rewrites_listed_and_watched_objects_before_storing(
+    kube: KubeClient, namespace: str
+) -> None:
+    await kube.apply(CONFIG_MAP, config_map("listed"), namespace)
+    informer = Informer(kube, CONFIG_MAP, namespace=namespace, transform=strip_managed_fields)
+    seen: list[InformerEvent] = []
+    informer.add_handler(seen.append)
+
+    async with informer:
+        await informer.wait_synced(timeout=10)
+        await kube.apply(CONFIG_MAP, config_map("watched"), namespace)
+        await eventually(lambda: len(informer.store) == 2)
+
+    server_side = await kube.get(CONFIG_MAP, "watched", namespace)
+    assert server_side["metadata"]["managedFields"]
+    for obj in informer.store.list():
+        assert "managedFields" not in obj["metadata"]
+        assert obj["metadata"]["uid"]
+    assert {e.obj["metadata"]["name"] for e in seen} == {"listed", "watched"}
+    assert all("managedFields" not in e.obj["metadata"] for e in seen)
 
 
 async def test_a_list_of_more_than_500_objects_is_read_in_pages(

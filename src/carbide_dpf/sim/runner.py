@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 from carbide_dpf.kube.client import KubeClient, KubeObject
-from carbide_dpf.kube.informer import EventType, Informer, InformerEvent
+from carbide_dpf.kube.informer import EventType, Informer, InformerEvent, strip_managed_fields
 from carbide_dpf.kube.resource import ResourceKind
 from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.sim.base import Controller, SimContext
@@ -126,7 +126,8 @@ class Simulator:
         self.faults = FaultPlan(self.config.faults)
         namespace = self.config.namespace
         self._informers: dict[ResourceKind, Informer] = {
-            kind: Informer(kube, kind, namespace=namespace, indexers=indexers)
+            kind: Informer(kube, kind, namespace=namespace, indexers=indexers,
+                           transform=strip_managed_fields)
             for kind, indexers in self._indexers().items()
         }
         stores = {kind: informer.store for kind, informer in self._informers.items()}

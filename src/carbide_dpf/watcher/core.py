@@ -50,7 +50,13 @@ from prometheus_client import CollectorRegistry
 
 from carbide_dpf.errors import DpfError
 from carbide_dpf.kube.client import KubeClient, KubeObject
-from carbide_dpf.kube.informer import EventType, Informer, InformerEvent, key_of
+from carbide_dpf.kube.informer import (
+    EventType,
+    Informer,
+    InformerEvent,
+    key_of,
+    strip_managed_fields,
+)
 from carbide_dpf.kube.leader import LeaderElectionConfig, LeaderElector
 from carbide_dpf.kube.ratelimit import ExponentialBackoff
 from carbide_dpf.models.registry import DPU
@@ -285,7 +291,8 @@ class DpuWatcher:
     async def _start(self) -> None:
         self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="dpu-watcher")
         informer = self._informer = Informer(
-            self._kube, DPU, namespace=self.namespace, label_selector=self.label_selector
+            self._kube, DPU, namespace=self.namespace, label_selector=self.label_selector,
+            transform=strip_managed_fields,
         )
         informer.add_handler(self._on_informer_event)
         self.metrics.bind(lambda: float(len(self._dispatcher)), lambda: float(informer.relists))
