@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import math
 import multiprocessing
@@ -31,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +101,9 @@ async def report_memory(kube: KubeClient, namespace: str, count: int) -> None:
     """Print the memory held per DPU and its projection to 50,000 DPUs."""
     memory = await measure_memory(kube, namespace, count)
     print(f"memory per DPU: traced {memory['traced_per_dpu'] / 1024:.1f} KiB, "
-          f"RSS {memory['rss_per_dpu'] / 1024:.1f} KiB", flush=True)
-    for n in (count, 50_000):
+          f"RSS {memory['rss_per_dpu'] / 1024:.1f} KiB; whole process with {count} DPUs "
+          f"synced: RSS {memory['rss_total'] / 2**20:.0f} MiB", flush=True)
+    for n in sorted({count, 50_000}):
         print(f"  projected for {n:>6} DPUs: traced {memory['traced_per_dpu'] * n / 2**20:.0f}"
               f" MiB, RSS {memory['rss_per_dpu'] * n / 2**20:.0f} MiB", flush=True)
 
@@ -112,22 +115,39 @@ def rss_bytes() -> int:
 
 
 async def measure_memory(kube: KubeClient, namespace: str, count: int) -> dict[str, float]:
-    """Bytes held per DPU by a synced watcher (tracemalloc), and the RSS growth."""
+    """Bytes held per DPU by a synced watcher: RSS growth, then tracemalloc's count.
+
+    Two separate watchers: tracemalloc keeps a record per allocation, which would inflate
+    the RSS figure if both were taken from one run.
+    """
     gc.collect()
     rss_before = rss_bytes()
+    async with _synced_watcher(kube, namespace, count):
+        gc.collect()
+        rss_after = rss_bytes()
+    rss_total = rss_after
+
+    gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
+    async with _synced_watcher(kube, namespace, count):
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return {"traced_per_dpu": held / count, "rss_per_dpu": (rss_after - rss_before) / count,
+            "rss_total": rss_total}
+
+
+@contextlib.asynccontextmanager
+async def _synced_watcher(kube: KubeClient, namespace: str, count: int
+                          ) -> AsyncIterator[DpuWatcher]:
     watcher = DpuWatcher(kube, namespace=namespace, registry=CollectorRegistry(),
                          resync_period=None)
     watcher.on_dpu_event(lambda event: None)
     async with watcher:
-        await watcher.wait_idle(120)
-        gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-        tracemalloc.stop()
-        rss_after = rss_bytes()
+        await watcher.wait_idle(300)
         assert len(watcher.informer.store) == count
-    return {"traced_per_dpu": held / count, "rss_per_dpu": (rss_after - rss_before) / count}
+        yield watcher
 
 
 def writer(kubeconfig: str, namespace: str, names: list[str], rate: float, seconds: float,
@@ -299,6 +319,8 @@ async def run(plane: ControlPlane, args: argparse.Namespace) -> None:
 
         if not args.skip_memory:
             await report_memory(kube, namespace, args.dpus)
+        if args.skip_latency:
+            return
 
         modes = {"off": [False], "on": [True], "both": [False, True]}[args.gc_freeze]
         for freeze in modes:
@@ -331,6 +353,7 @@ def main() -> None:
                         help="gc.freeze() once the watcher has synced: measure without, with, "
                              "or both")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--synthetic", action="store_true",
                         help="only the watcher's share: paced events without an API server")
     args = parser.parse_args()
