@@ -301,9 +301,19 @@ def generate_kind_module(crd: Crd) -> str:
 def _tidy_descriptions(source: str) -> str:
     """Make each class docstring one line and drop the copies written on fields."""
     source = re.sub(r'"""\n    ([^\n]*)\n    """', r'"""\1"""', source)
+    one_line_docstring = re.compile(r'^    """(`[^`]*`) (of an? [^\n]*)"""$', re.M)
+    source = one_line_docstring.sub(_wrap_long_docstring, source)
     source = re.sub(r", description='[^']*'", "", source)
     source = re.sub(r"Field\(description='[^']*'\)", "Field()", source)
     return re.sub(r"Annotated\[(.*), Field\(\)\]", r"\1", source)
+
+
+def _wrap_long_docstring(match: re.Match[str]) -> str:
+    """Keep a class docstring on one line unless that line would pass 100 columns."""
+    line = match.group(0)
+    if len(line) <= 100:
+        return line
+    return f'    """{match.group(1)}\n    {match.group(2)}\n    """'
 
 
 def _drop_arbitrary_types_config(source: str) -> str:

@@ -410,7 +410,9 @@ class DPFOperatorConfigSpecProvisioningControllerController(KubeModel):
 class DPFOperatorConfigSpecProvisioningControllerInstallInterfaceInstallViaRedfishBfbRegistry(
     KubeModel
 ):
-    """`spec.provisioningController.installInterface.installViaRedfish.bfbRegistry` of a DPFOperatorConfig."""
+    """`spec.provisioningController.installInterface.installViaRedfish.bfbRegistry`
+    of a DPFOperatorConfig.
+    """
 
     disable: bool | None = None
     port: int | None = None

@@ -46,7 +46,9 @@ class DPUServiceSpecHelmChart(KubeModel):
 
 
 class DPUServiceSpecServiceDaemonSetNodeSelectorNodeSelectorTermMatchExpression(KubeModel):
-    """`spec.serviceDaemonSet.nodeSelector.nodeSelectorTerms[].matchExpressions[]` of a DPUService."""
+    """`spec.serviceDaemonSet.nodeSelector.nodeSelectorTerms[].matchExpressions[]`
+    of a DPUService.
+    """
 
     key: str
     operator: str

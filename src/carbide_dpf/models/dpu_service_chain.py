@@ -61,7 +61,9 @@ class DPUServiceChainSpecTemplateSpecTemplateMetadata(KubeModel):
 
 
 class DPUServiceChainSpecTemplateSpecTemplateSpecSwitchPortServiceInterfaceIpam(KubeModel):
-    """`spec.template.spec.template.spec.switches[].ports[].serviceInterface.ipam` of a DPUServiceChain."""
+    """`spec.template.spec.template.spec.switches[].ports[].serviceInterface.ipam`
+    of a DPUServiceChain.
+    """
 
     default_gateway: Annotated[bool | None, Field(alias="defaultGateway")] = None
     match_labels: Annotated[dict[str, str], Field(alias="matchLabels")]
@@ -69,7 +71,9 @@ class DPUServiceChainSpecTemplateSpecTemplateSpecSwitchPortServiceInterfaceIpam(
 
 
 class DPUServiceChainSpecTemplateSpecTemplateSpecSwitchPortServiceInterface(KubeModel):
-    """`spec.template.spec.template.spec.switches[].ports[].serviceInterface` of a DPUServiceChain."""
+    """`spec.template.spec.template.spec.switches[].ports[].serviceInterface`
+    of a DPUServiceChain.
+    """
 
     ipam: DPUServiceChainSpecTemplateSpecTemplateSpecSwitchPortServiceInterfaceIpam | None = None
     match_labels: Annotated[dict[str, str], Field(alias="matchLabels")]

@@ -45,7 +45,9 @@ class DPUServiceConfigurationSpecServiceConfigurationHelmChart(KubeModel):
 class DPUServiceConfigurationSpecServiceConfigurationServiceDaemonSetUpdateStrategyRollingUpdate(
     KubeModel
 ):
-    """`spec.serviceConfiguration.serviceDaemonSet.updateStrategy.rollingUpdate` of a DPUServiceConfiguration."""
+    """`spec.serviceConfiguration.serviceDaemonSet.updateStrategy.rollingUpdate`
+    of a DPUServiceConfiguration.
+    """
 
     max_surge: Annotated[IntOrString | None, Field(alias="maxSurge")] = None
     max_unavailable: Annotated[IntOrString | None, Field(alias="maxUnavailable")] = None
