@@ -30,6 +30,7 @@ from typing import Any
 
 from carbide_dpf.errors import FieldProblem, FlowTimeoutError
 from carbide_dpf.flows.errors import DpuFailedError, FlowActionError
+from carbide_dpf.kube.conditions import is_condition_true
 from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.models.registry import DPU, DPU_NODE
 from carbide_dpf.redfish import RedfishClient
@@ -271,7 +272,7 @@ class _Monitor:
                     break
                 # No request: either another DPU's callback (or an earlier run) served it,
                 # or the operator has marked the DPU before writing the annotation.
-                if _reboot_in_progress(obj) or not await self._still_in(
+                if is_condition_true(obj, _REBOOT_IN_PROGRESS) or not await self._still_in(
                         event, DpuPhase.REBOOTING):
                     log.debug("reboot already served dpu=%s dpunode=%s", event.name, node)
                     return
@@ -288,11 +289,6 @@ class _Monitor:
         if obj is None or obj["metadata"].get("uid") != event.uid:
             return False
         return (obj.get("status") or {}).get("phase") == phase
-
-
-def _reboot_in_progress(node: dict[str, Any]) -> bool:
-    return any(c.get("type") == _REBOOT_IN_PROGRESS and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
 
 
 def _failing_condition(status: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -209,11 +209,7 @@ class KubeClient:
         resource_version: str | None = None,
     ) -> KubeObject:
         """Read one page of a list; the raw List body with `metadata.continue`."""
-        params: dict[str, str] = {"limit": str(limit)}
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
+        params = {"limit": str(limit), **_selectors(label_selector, field_selector)}
         if continue_token:
             params["continue"] = continue_token
         elif resource_version is not None:
@@ -371,13 +367,10 @@ class KubeClient:
         An ERROR event raises its typed error: GoneError when the version is too old. The
         caller (the informer) owns reconnecting; nothing here retries.
         """
-        params: dict[str, str] = {"watch": "1", "resourceVersion": resource_version}
+        params = {"watch": "1", "resourceVersion": resource_version,
+                  **_selectors(label_selector, field_selector)}
         if allow_bookmarks:
             params["allowWatchBookmarks"] = "true"
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
         if timeout_seconds is not None:
             params["timeoutSeconds"] = str(timeout_seconds)
 
@@ -518,6 +511,11 @@ class KubeClient:
                                         headers=headers) as response:
             return (response.status, _retry_after(response.headers.get("Retry-After")),
                     await response.read())
+
+
+def _selectors(label_selector: str | None, field_selector: str | None) -> dict[str, str]:
+    selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
+    return {key: value for key, value in selectors.items() if value}
 
 
 def _name_of(body: Mapping[str, Any]) -> str:

@@ -19,6 +19,7 @@ import yaml
 
 from carbide_dpf.errors import ConfigError
 from carbide_dpf.kube.client import KubeClient
+from carbide_dpf.kube.conditions import is_condition_true
 from carbide_dpf.kube.resource import CUSTOM_RESOURCE_DEFINITION
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ async def _wait_established(kube: KubeClient, name: str, deadline: float) -> Non
     while True:
         crd = await kube.get(CUSTOM_RESOURCE_DEFINITION, name)
         conditions = (crd.get("status") or {}).get("conditions") or []
-        if _condition_true(conditions, "Established"):
+        if is_condition_true(crd, "Established"):
             log.debug("crd established name=%s", name)
             return
         if time.monotonic() > deadline:
@@ -106,9 +107,6 @@ async def _wait_established(kube: KubeClient, name: str, deadline: float) -> Non
             )
         await asyncio.sleep(_POLL_INTERVAL)
 
-
-def _condition_true(conditions: list[dict[str, Any]], kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
 def _yaml_files(directory: Path) -> list[Path]:

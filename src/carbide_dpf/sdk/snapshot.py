@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from carbide_dpf.kube.conditions import is_condition_true
 from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.sdk.labels import host_bmc_ip_from_labels
 
@@ -49,7 +50,7 @@ def conditions_of(obj: Mapping[str, Any]) -> tuple[Condition, ...]:
 
 def condition_true(obj: Mapping[str, Any], condition_type: str) -> bool:
     """Return whether the raw object has condition `condition_type` with status True."""
-    return any(c.type == condition_type and c.is_true for c in conditions_of(obj))
+    return is_condition_true(obj, condition_type)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,6 @@ from typing import Any
 
 __all__ = [
     "Condition",
-    "find",
-    "is_true",
     "now",
     "same",
     "set_condition",
@@ -26,20 +24,6 @@ Condition = dict[str, Any]
 def now() -> str:
     """Return the current time as Kubernetes writes it (RFC 3339, seconds, UTC)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def find(conditions: Iterable[Mapping[str, Any]] | None, kind: str) -> Mapping[str, Any] | None:
-    """Return the condition of type `kind`, or None."""
-    for condition in conditions or ():
-        if condition.get("type") == kind:
-            return condition
-    return None
-
-
-def is_true(conditions: Iterable[Mapping[str, Any]] | None, kind: str) -> bool:
-    """Return whether the condition of type `kind` is present with status "True"."""
-    condition = find(conditions, kind)
-    return condition is not None and condition.get("status") == "True"
 
 
 def set_condition(

@@ -19,9 +19,10 @@ import logging
 from collections.abc import Sequence
 
 from carbide_dpf.kube.client import KubeObject
+from carbide_dpf.kube.conditions import find_condition, is_condition_true
 from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.sim.base import SimContext, bounded_gather
-from carbide_dpf.sim.conditions import find, is_true, set_condition
+from carbide_dpf.sim.conditions import set_condition
 from carbide_dpf.sim.dpu import BEFORE_REBOOT, external_reboot, phase_of, write_step
 from carbide_dpf.sim.objects import (
     DPU,
@@ -46,7 +47,7 @@ async def reconcile_reboot(ctx: SimContext, node: KubeObject, dpus: Sequence[Kub
         return False
 
     asked = EXTERNAL_REBOOT_ANNOTATION in annotations_of(node)
-    in_progress = is_true(conditions_of(node), REBOOT_IN_PROGRESS)
+    in_progress = is_condition_true(node, REBOOT_IN_PROGRESS)
     live = [d for d in dpus if not is_deleting(d)]
     rebooting = [
         d for d in live
@@ -123,7 +124,7 @@ async def _complete(ctx: SimContext, node: KubeObject, rebooting: Sequence[KubeO
 
 
 def _waiting(dpu: KubeObject) -> bool:
-    condition = find(conditions_of(dpu), "Rebooted")
+    condition = find_condition(dpu, "Rebooted")
     return condition is not None and condition.get("reason") == WAITING_FOR_REBOOT
 
 
