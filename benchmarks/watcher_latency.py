@@ -97,15 +97,48 @@ async def populate(kube: KubeClient, namespace: str, count: int) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-async def report_memory(kube: KubeClient, namespace: str, count: int) -> None:
-    """Print the memory held per DPU and its projection to 50,000 DPUs."""
+async def report_memory(kube: KubeClient, kubeconfig: str, namespace: str,
+                        count: int) -> None:
+    """Print the memory held per DPU, its projection to 50,000 DPUs, and what a process that
+    only runs the watcher holds in all."""
     memory = await measure_memory(kube, namespace, count)
     print(f"memory per DPU: traced {memory['traced_per_dpu'] / 1024:.1f} KiB, "
-          f"RSS {memory['rss_per_dpu'] / 1024:.1f} KiB; whole process with {count} DPUs "
+          f"RSS {memory['rss_per_dpu'] / 1024:.1f} KiB; this process with {count} DPUs "
           f"synced: RSS {memory['rss_total'] / 2**20:.0f} MiB", flush=True)
     for n in sorted({count, 50_000}):
         print(f"  projected for {n:>6} DPUs: traced {memory['traced_per_dpu'] * n / 2**20:.0f}"
               f" MiB, RSS {memory['rss_per_dpu'] * n / 2**20:.0f} MiB", flush=True)
+
+    # The figure the target is about: a process that holds the DPUs and nothing else (this one
+    # also carries the arenas left over from creating them).
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    child = context.Process(target=watcher_process, args=(kubeconfig, namespace, count, out))
+    child.start()
+    baseline, synced = out.get(timeout=1800)
+    child.join()
+    print(f"watcher-only process: RSS {baseline / 2**20:.0f} MiB before the watcher, "
+          f"{synced / 2**20:.0f} MiB with {count} DPUs synced "
+          f"({(synced - baseline) / count / 1024:.1f} KiB per DPU)", flush=True)
+
+
+def watcher_process(kubeconfig: str, namespace: str, count: int, out: Any) -> None:
+    """A process that only syncs a watcher: report its RSS before and after, in bytes."""
+    try:
+        out.put(asyncio.run(_watcher_rss(kubeconfig, namespace, count)))
+    except BaseException as exc:
+        out.put((0, 0))  # never leave the parent waiting for our result
+        raise SystemExit(f"watcher process failed: {exc!r}") from exc
+
+
+async def _watcher_rss(kubeconfig: str, namespace: str, count: int) -> tuple[int, int]:
+    async with KubeClient.from_kubeconfig(kubeconfig, qps=math.inf, burst=1) as kube:
+        await kube.get(NAMESPACE, namespace)
+        gc.collect()
+        baseline = rss_bytes()
+        async with _synced_watcher(kube, namespace, count):
+            gc.collect()
+            return baseline, rss_bytes()
 
 
 def rss_bytes() -> int:
@@ -318,7 +351,7 @@ async def run(plane: ControlPlane, args: argparse.Namespace) -> None:
               flush=True)
 
         if not args.skip_memory:
-            await report_memory(kube, namespace, args.dpus)
+            await report_memory(kube, str(plane.kubeconfig_path), namespace, args.dpus)
         if args.skip_latency:
             return
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import orjson
 import pytest
 
 from carbide_dpf.kube.errors import UnavailableError
@@ -22,6 +23,7 @@ from carbide_dpf.kube.informer import (
     Store,
     WatchEnded,
     Watching,
+    compact_object,
     diff,
     key_of,
     transition,
@@ -212,3 +214,61 @@ def test_an_unknown_index_name_says_which_exist() -> None:
 
     with pytest.raises(KeyError, match="rack"):
         store.by_index("nope", "x")
+
+
+_DPU_JSON = orjson.dumps({
+    "metadata": {
+        "name": "node1-dev1", "namespace": "dpf-operator-system", "generation": 3,
+        "creationTimestamp": "2026-01-01T00:00:00Z",
+        "labels": {"provisioning.dpu.nvidia.com/dpuset-name": "carbide-dpuset"},
+        "annotations": {"note": "kept"},
+        "finalizers": ["provisioning.dpu.nvidia.com/dpu-protection"],
+        "ownerReferences": [{"apiVersion": "provisioning.dpu.nvidia.com/v1alpha1",
+                             "kind": "DPUSet", "name": "carbide-dpuset", "uid": "u-1",
+                             "controller": True}],
+        "managedFields": [{"manager": "carbide-dpf", "operation": "Apply"}],
+    },
+    "spec": {"bfb": "bf-bundle", "nodeEffect": {"hold": True}},
+    "status": {"phase": "OS Installing", "conditions": [
+        {"type": "BFBReady", "status": "True", "reason": "Success",
+         "lastTransitionTime": "2026-01-01T00:00:05Z", "observedGeneration": 3},
+    ]},
+})
+
+
+def test_compact_object_drops_managed_fields_and_changes_nothing_else() -> None:
+    expected = orjson.loads(_DPU_JSON)
+    del expected["metadata"]["managedFields"]
+
+    assert compact_object(orjson.loads(_DPU_JSON)) == expected
+
+
+def test_compact_object_shares_the_strings_that_objects_repeat() -> None:
+    first, second = orjson.loads(_DPU_JSON), orjson.loads(_DPU_JSON)
+    paths: list[tuple[Any, ...]] = [
+        ("metadata", "namespace"),
+        ("metadata", "creationTimestamp"),
+        ("metadata", "labels", "provisioning.dpu.nvidia.com/dpuset-name"),
+        ("metadata", "annotations", "note"),
+        ("metadata", "finalizers", 0),
+        ("metadata", "ownerReferences", 0, "uid"),
+        ("spec", "bfb"),
+        ("status", "phase"),
+        ("status", "conditions", 0, "reason"),
+        ("status", "conditions", 0, "lastTransitionTime"),
+    ]
+    # The decoder gives each object its own copy of every value...
+    assert all(_at(first, path) is not _at(second, path) for path in paths)
+
+    compact_object(first)
+    compact_object(second)
+
+    # ...and once compacted, the two objects hold one.
+    shared = [path for path in paths if _at(first, path) is _at(second, path)]
+    assert shared == paths
+
+
+def _at(obj: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        obj = obj[step]
+    return obj

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from carbide_dpf.kube.client import KubeClient
+from carbide_dpf.kube.informer import Informer
 from carbide_dpf.models import registry
 from tests.sim.conftest import SimFactory
 from tests.sim.sim_helpers import World, eventually, phase
@@ -55,6 +56,38 @@ async def test_bfb_change_on_the_deployment_rolls_every_dpu_to_the_new_bfb(
         for name in dpus:
             dpu = await world.dpu(name)
             assert dpu is not None and dpu["metadata"]["uid"] != uids[name]
+
+
+async def test_bfb_rollout_never_takes_more_than_one_dpu_out_of_service(
+    kube: KubeClient, namespace: str, world: World, start_sim: SimFactory
+) -> None:
+    await world.install(hold=False, bfbs=("bfb-a", "bfb-b"))
+    dpus = [n for host in ("host1", "host2", "host3") for n in await world.add_host(host)]
+    worst: list[int] = []
+
+    def count_out_of_service(informer: Informer) -> None:
+        # Every state the server went through, in its order: a DPU is in service when it
+        # exists, is not being deleted and is Ready.
+        in_service = sum(
+            1 for name in dpus
+            if (dpu := informer.store.get(f"{namespace}/{name}")) is not None
+            and not dpu["metadata"].get("deletionTimestamp") and phase(dpu) == "Ready"
+        )
+        worst.append(len(dpus) - in_service)
+
+    async with start_sim(auto_reboot=True):
+        await eventually(lambda: world.all_in(dpus, "Ready"))
+        async with Informer(kube, registry.DPU, namespace=namespace) as informer:
+            await informer.wait_synced(10.0)
+            informer.add_handler(lambda _: count_out_of_service(informer))
+            await kube.merge_patch(registry.DPU_DEPLOYMENT, "dep",
+                                   {"spec": {"dpus": {"bfb": "bfb-b"}}}, namespace)
+            await eventually(lambda: _all_on(world, dpus, "bfb-b"), within=60.0)
+            await eventually(lambda: _settled(worst), within=10.0)
+
+    # The default budget (maxUnavailable 1) was used and never exceeded.
+    assert max(worst) == 1
+    assert worst[-1] == 0
 
 
 async def test_deleting_a_device_deletes_its_dpu(
@@ -117,3 +150,7 @@ async def _device_gone(kube: KubeClient, namespace: str, name: str) -> bool:
 
 async def _node_gone(kube: KubeClient, namespace: str) -> bool:
     return await kube.get_or_none(registry.DPU_NODE, "host1", namespace) is None
+
+
+async def _settled(worst: list[int]) -> bool:
+    return bool(worst) and worst[-1] == 0

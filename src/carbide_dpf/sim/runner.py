@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 from carbide_dpf.kube.client import KubeClient, KubeObject
-from carbide_dpf.kube.informer import EventType, Informer, InformerEvent, strip_managed_fields
+from carbide_dpf.kube.informer import EventType, Informer, InformerEvent, compact_object
 from carbide_dpf.kube.resource import ResourceKind
 from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.sim.base import Controller, SimContext
@@ -127,7 +127,7 @@ class Simulator:
         namespace = self.config.namespace
         self._informers: dict[ResourceKind, Informer] = {
             kind: Informer(kube, kind, namespace=namespace, indexers=indexers,
-                           transform=strip_managed_fields)
+                           transform=compact_object)
             for kind, indexers in self._indexers().items()
         }
         stores = {kind: informer.store for kind, informer in self._informers.items()}

@@ -54,8 +54,8 @@ from carbide_dpf.kube.informer import (
     EventType,
     Informer,
     InformerEvent,
+    compact_object,
     key_of,
-    strip_managed_fields,
 )
 from carbide_dpf.kube.leader import LeaderElectionConfig, LeaderElector
 from carbide_dpf.kube.ratelimit import ExponentialBackoff
@@ -292,7 +292,7 @@ class DpuWatcher:
         self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="dpu-watcher")
         informer = self._informer = Informer(
             self._kube, DPU, namespace=self.namespace, label_selector=self.label_selector,
-            transform=strip_managed_fields,
+            transform=compact_object,
         )
         informer.add_handler(self._on_informer_event)
         self.metrics.bind(lambda: float(len(self._dispatcher)), lambda: float(informer.relists))
