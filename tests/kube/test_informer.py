@@ -353,7 +353,7 @@ async def test_a_410_after_compaction_relists_and_diffs_against_the_store(
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     async with uncached_plane.client() as kube:
         await kube.create(NAMESPACE, {"metadata": {"name": namespace}})
-        for name in ["keep", "drop", "change"]:
+        for name in ["keep", "drop", "change", "again"]:
             await kube.create(CONFIG_MAP, config_map(name), namespace)
 
         port = int(uncached_plane.server.rsplit(":", 1)[1])
@@ -373,6 +373,7 @@ async def _relist_after_compaction(
 
     async with informer:
         await informer.wait_synced(timeout=10)
+        old_uid = informer.store.get(f"{namespace}/again")["metadata"]["uid"]  # type: ignore[index]
         recorder.events.clear()
         proxy.block()
         proxy.cut()
@@ -380,11 +381,13 @@ async def _relist_after_compaction(
         await kube.delete(CONFIG_MAP, "drop", namespace)
         await kube.merge_patch(CONFIG_MAP, "change", {"data": {"v": "1"}}, namespace)
         await kube.create(CONFIG_MAP, config_map("new"), namespace)
+        await kube.delete(CONFIG_MAP, "again", namespace)
+        await kube.create(CONFIG_MAP, config_map("again"), namespace)
         await asyncio.to_thread(plane.compact_etcd)
         proxy.unblock()
 
         await eventually(lambda: informer.relists >= 1)
-        await eventually(lambda: len(recorder.events) >= 3)
+        await eventually(lambda: len(recorder.events) >= 5)
         assert store_keys(informer) == await server_keys(kube, CONFIG_MAP, namespace)
 
     assert informer.gones >= 1
@@ -393,7 +396,13 @@ async def _relist_after_compaction(
         (EventType.DELETED, "drop"),
         (EventType.MODIFIED, "change"),
         (EventType.ADDED, "new"),
+        # Deleted and created again in the gap: two objects, not one that changed.
+        (EventType.DELETED, "again"),
+        (EventType.ADDED, "again"),
     }
+    again = [(e.type, e.obj["metadata"]["uid"] == old_uid) for e in recorder.events
+             if e.obj["metadata"]["name"] == "again"]
+    assert again == [(EventType.DELETED, True), (EventType.ADDED, False)]
     modified = next(e for e in recorder.events if e.type is EventType.MODIFIED)
     assert modified.old is not None and modified.old["data"] == {"v": "0"}
     assert modified.obj["data"] == {"v": "1"}

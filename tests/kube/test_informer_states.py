@@ -152,6 +152,18 @@ def test_diff_reports_new_changed_and_vanished_objects() -> None:
     assert deleted.obj is gone
 
 
+def test_diff_reports_an_object_recreated_in_the_gap_as_deleted_then_added() -> None:
+    before, after = obj("dpu", "5"), obj("dpu", "8")
+    before["metadata"]["uid"], after["metadata"]["uid"] = "uid-old", "uid-new"
+
+    events = diff({key_of(before): before}, {key_of(after): after})
+
+    assert [(e.type, e.obj["metadata"]["uid"], e.old) for e in events] == [
+        (EventType.DELETED, "uid-old", None),
+        (EventType.ADDED, "uid-new", None),
+    ]
+
+
 def test_initial_diff_is_all_added() -> None:
     fresh = {key_of(o): o for o in (obj("a", "1"), obj("b", "2"))}
 

@@ -207,12 +207,17 @@ def diff(
 
     New keys are ADDED, keys whose resourceVersion changed are MODIFIED, keys that are gone
     are DELETED with their last known state. Objects with the same resourceVersion did not
-    change and produce nothing.
+    change and produce nothing. A key whose uid changed was deleted and created again
+    during the gap (a reprovisioned DPU): that is a DELETED of the old object followed by an
+    ADDED of the new one, never a MODIFIED that would splice two objects' histories.
     """
     events = []
     for key, obj in fresh.items():
         old = previous.get(key)
         if old is None:
+            events.append(InformerEvent(EventType.ADDED, obj))
+        elif old["metadata"].get("uid") != obj["metadata"].get("uid"):
+            events.append(InformerEvent(EventType.DELETED, old))
             events.append(InformerEvent(EventType.ADDED, obj))
         elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
             events.append(InformerEvent(EventType.MODIFIED, obj, old))
