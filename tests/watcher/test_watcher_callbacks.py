@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.ratelimit import ExponentialBackoff
-from carbide_dpf.kube.resource import NAMESPACE
+from carbide_dpf.kube.resource import NAMESPACE, ResourceKind
 from carbide_dpf.models.registry import DPU
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.watcher import (
@@ -284,3 +284,115 @@ def test_sync_start_and_stop_run_the_watcher_on_a_given_loop(
         loop.close()
 
     assert [c.name for c in recorder.of("on_dpu_ready")] == ["a"]
+
+
+async def test_a_state_left_before_its_delivery_is_delivered_when_entered_again(
+    kube: KubeClient, namespace: str, recorder: Recorder
+) -> None:
+    await kube.create(DPU, dpu_body("a"), namespace)
+    await set_status(kube, namespace, "a", "Pending")
+    gate = asyncio.Event()
+    watcher = _watcher(kube, namespace)
+    recorder.attach(watcher)
+
+    @watcher.on_dpu_event
+    async def hold_the_dpu_queue(event: DpuEvent) -> None:
+        await gate.wait()
+
+    async with watcher:
+        # While the DPU's queue is held, it enters Node Effect and leaves it again: when the
+        # maintenance delivery runs, the DPU is elsewhere and nothing is called.
+        await set_status(kube, namespace, "a", "Node Effect")
+        await set_status(kube, namespace, "a", "Initialize Interface")
+        # Held: the ADDED's 2 deliveries, Node Effect's 3 (event, phase, maintenance), 2 more.
+        await eventually(lambda: watcher.queue_depth == 7)
+        gate.set()
+        await watcher.wait_idle(10)
+        assert recorder.count("on_maintenance_needed", "a") == 0
+
+        # Entering the state again is an entry to deliver, not a repeat.
+        await set_status(kube, namespace, "a", "Node Effect")
+        await eventually(lambda: recorder.count("on_maintenance_needed", "a") == 1)
+        await watcher.wait_idle(10)
+
+    assert recorder.count("on_maintenance_needed", "a") == 1
+
+
+async def test_a_failed_ledger_write_neither_repeats_nor_fails_the_callback(
+    control_plane: ControlPlane, kube: KubeClient, namespace: str, recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await kube.create(DPU, dpu_body("a"), namespace)
+    user = control_plane.user(f"reader-{uuid.uuid4().hex[:8]}")
+    await _grant(kube, namespace, user.user, ["get", "list", "watch"])
+    failures: list[CallbackFailure] = []
+
+    async with KubeClient(user.cluster_config()) as reader:
+        watcher = _watcher(reader, namespace)
+        recorder.attach(watcher)
+        watcher.on_callback_failed(failures.append)
+        with caplog.at_level(logging.WARNING, logger="carbide_dpf.watcher.ledger"):
+            async with watcher:
+                await set_status(kube, namespace, "a", "Ready")
+                await eventually(lambda: recorder.count("on_dpu_ready", "a") == 1)
+                await watcher.wait_idle(10)
+                assert watcher.resync() == 0
+
+    # The patch was forbidden: said once, but the callback ran once and did not fail.
+    assert recorder.count("on_dpu_ready", "a") == 1
+    assert failures == []
+    assert _sample(watcher, "carbide_dpf_watcher_callback_retries_total",
+                   callback="on_dpu_ready") == 0
+    assert "could not write the ledger" in caplog.text
+    annotations = (await kube.get(DPU, "a", namespace))["metadata"].get("annotations") or {}
+    assert LEDGER_ANNOTATION not in annotations
+
+
+async def test_a_resync_after_giving_up_runs_only_the_functions_that_failed(
+    kube: KubeClient, namespace: str
+) -> None:
+    await kube.create(DPU, dpu_body("a"), namespace)
+    calls: list[str] = []
+    broken = True
+    watcher = _watcher(kube, namespace, max_retries=1)
+
+    @watcher.on_dpu_ready
+    def notify(event: DpuEvent) -> None:
+        calls.append("notify")
+
+    @watcher.on_dpu_ready
+    def mark_ready(event: DpuEvent) -> None:
+        calls.append("mark_ready")
+        if broken:
+            raise RuntimeError("inventory down")
+
+    gave_up: list[CallbackFailure] = []
+    watcher.on_callback_failed(gave_up.append)
+    async with watcher:
+        await set_status(kube, namespace, "a", "Ready")
+        await eventually(lambda: len(gave_up) == 1)
+        broken = False
+        assert watcher.resync() == 1
+        await eventually(lambda: calls[-1:] == ["mark_ready"] and len(calls) == 4)
+        await watcher.wait_idle(10)
+        assert watcher.resync() == 0
+
+    assert calls == ["notify", "mark_ready", "mark_ready", "mark_ready"]
+    live = await kube.get(DPU, "a", namespace)
+    assert "ready" in orjson.loads(live["metadata"]["annotations"][LEDGER_ANNOTATION])["states"]
+
+
+_ROLE = ("rbac.authorization.k8s.io", "v1")
+
+
+async def _grant(kube: KubeClient, namespace: str, user: str, verbs: list[str]) -> None:
+    """Bind `user` to a Role with `verbs` on DPUs in `namespace`."""
+    role = ResourceKind(*_ROLE, "Role", "roles", has_status=False)
+    binding = ResourceKind(*_ROLE, "RoleBinding", "rolebindings", has_status=False)
+    await kube.create(role, {"metadata": {"name": "dpu-reader"}, "rules": [
+        {"apiGroups": [DPU.group], "resources": [DPU.plural], "verbs": verbs}]}, namespace)
+    await kube.create(binding, {
+        "metadata": {"name": "dpu-reader"},
+        "roleRef": {"apiGroup": _ROLE[0], "kind": "Role", "name": "dpu-reader"},
+        "subjects": [{"apiGroup": _ROLE[0], "kind": "User", "name": user}],
+    }, namespace)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.leader import LeaderElectionConfig
 from carbide_dpf.kube.ratelimit import ExponentialBackoff
-from carbide_dpf.kube.resource import NAMESPACE
+from carbide_dpf.kube.resource import LEASE, NAMESPACE
 from carbide_dpf.models.registry import DPU
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sandbox.crds import install_crds
@@ -242,3 +244,49 @@ async def test_a_leader_cut_off_from_the_api_hands_over_without_doubling(
 
     _assert_each_state_once(recorder, names)
     assert {c.watcher for c in recorder.calls if c.name in names[3:]} == {"b"}
+
+
+async def test_a_stop_with_a_callback_still_running_leaves_the_lease_to_expire(
+    control_plane: ControlPlane, kube: KubeClient, namespace: str
+) -> None:
+    await kube.create(DPU, dpu_body("d0"), namespace)
+    started, release = threading.Event(), threading.Event()
+    spans: list[tuple[str, float, float]] = []
+
+    def slow_on_a(event: Any) -> None:
+        begin = time.monotonic()
+        started.set()
+        release.wait(10)
+        spans.append(("a", begin, time.monotonic()))
+
+    def quick_on_b(event: Any) -> None:
+        spans.append(("b", time.monotonic(), time.monotonic()))
+
+    async with control_plane.client() as kube_a, control_plane.client() as kube_b:
+        a = _watcher(kube_a, namespace, leader_election=_election("a"), shutdown_timeout=0.3)
+        b = _watcher(kube_b, namespace, leader_election=_election("b"))
+        a.on_dpu_ready(slow_on_a)
+        b.on_dpu_ready(quick_on_b)
+        await a.__aenter__()
+        try:
+            await a.wait_leading(5)
+            async with b:
+                await set_status(kube, namespace, "d0", "Ready")
+                await asyncio.to_thread(started.wait, 10)
+                await a.__aexit__(None, None, None)
+
+                # a's function still runs in its thread: the Lease stays a's, so b waits.
+                lease = await kube.get(LEASE, "dpu-watcher", namespace)
+                assert lease["spec"].get("holderIdentity") == "a"
+                await asyncio.sleep(0.5)
+                assert not b.is_leader
+                release.set()
+                await b.wait_leading(5)
+                await eventually(lambda: len(spans) == 2, 10)
+        finally:
+            release.set()
+            await a.__aexit__(None, None, None)
+
+    (_, _, a_ended), (who, b_began, _) = spans
+    # At least once across the handover (no ledger entry was written), never side by side.
+    assert who == "b" and b_began > a_ended

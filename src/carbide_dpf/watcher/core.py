@@ -134,6 +134,7 @@ class DpuWatcher:
         registry: CollectorRegistry | None = None,
         sync_timeout: float = 60.0,
         shutdown_timeout: float = 10.0,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         """Configure the watcher; nothing runs before `async with` (or `run()`, `start()`).
 
@@ -143,6 +144,8 @@ class DpuWatcher:
         `registry` receives the Prometheus metrics (default: a private one).
         `host_bmc_ip_label` is the DPU label holding the host BMC address (the SDK's
         `SdkConfig.host_bmc_ip_label`, by default `carbide.nvidia.com/host-bmc-ip`).
+        `loop` is where `start()` runs the watcher from synchronous code: the running loop
+        (in another thread) that `kube` belongs to; `SyncDpfSdk.watcher()` passes its own.
         """
         self._kube = kube
         self.namespace = namespace
@@ -172,6 +175,7 @@ class DpuWatcher:
         self._running = False
         self._stopping = False
         self._thread: _LoopThread | None = None
+        self._loop = loop
 
     # --- registration ----------------------------------------------------------------------
 
@@ -263,12 +267,13 @@ class DpuWatcher:
             await asyncio.Event().wait()
 
     def start(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        """Start from synchronous code: on `loop` (running in another thread), or on a new
-        event loop in a background thread. The `KubeClient` must belong to that loop (or not
-        have been used yet). Returns once the watcher runs; `stop()` ends it."""
+        """Start from synchronous code: on `loop` (running in another thread; default: the
+        constructor's `loop`), else on a new event loop in a background thread. The
+        `KubeClient` must belong to that loop (or not have been used yet). Returns once the
+        watcher runs; `stop()` ends it."""
         if self._thread is not None:
             raise WatcherError("the watcher was already started; call stop() first")
-        self._thread = _LoopThread(loop)
+        self._thread = _LoopThread(loop or self._loop)
         self._thread.call(self.__aenter__(), timeout=self._sync_timeout + 30.0)
 
     def stop(self) -> None:
@@ -323,14 +328,20 @@ class DpuWatcher:
         # Order matters: finish (or cancel) our callbacks while still holding the Lease, so a
         # next leader never runs a callback of ours that is still in flight; then release.
         self._stopping = True
-        await self._dispatcher.stop(self._shutdown_timeout)
+        drained = await self._dispatcher.stop(self._shutdown_timeout)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._elector is not None:
+        if self._elector is not None and drained:
             await self._elector.release()
-            self._elector = None
+        elif self._elector is not None:
+            # A plain function may still run in its thread: releasing now would let the next
+            # leader start the same callback beside it. The Lease expires on its own instead.
+            log.warning("dpu watcher stopped with callbacks still running ns=%s; the Lease "
+                        "is left to expire: the next leader takes over within %.0f s",
+                        self.namespace, self._elector.config.lease_duration)
+        self._elector = None
         self._set_leading(False)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -435,7 +446,9 @@ class DpuWatcher:
         self.ledger.mark_attempted(uid, state)
         if event is None:
             event = build_event(DpuEventType.RESYNC, obj, None, bmc_label=self._bmc_label)
-        delivery = _Delivery(_STATE_CALLBACKS[state], as_state_event(event, state), state)
+        # The functions that succeeded before an earlier delivery gave up are not run again.
+        delivery = _Delivery(_STATE_CALLBACKS[state], as_state_event(event, state), state,
+                             done=self.ledger.succeeded(uid, state))
         self._dispatcher.submit(key, delivery)
         return True
 
@@ -482,7 +495,8 @@ class DpuWatcher:
     async def _deliver(self, key: str, delivery: _Delivery, attempt: int) -> None:
         if not self._leading:
             return  # deposed: the queue is being dropped, the next leader resyncs
-        if delivery.state is not None and not delivery.done and not await self._verify(delivery):
+        if (delivery.state is not None and delivery.live is None
+                and not await self._verify(delivery)):
             return
 
         for index, fn in enumerate(self._handlers[delivery.callback]):
@@ -513,6 +527,9 @@ class DpuWatcher:
         if state_of(live) is not state:
             log.info("skipped %s dpu=%s uid=%s reason=left-state phase=%s",
                      delivery.callback, event.key, event.uid, phase_of(live))
+            # Nothing was delivered: should the DPU come back to the state, that is an entry
+            # to deliver, not a repeat.
+            self.ledger.clear_attempt(event.uid, state)
             return False
 
         fresh = build_event(event.type, live, None, observed_monotonic=event.observed_monotonic,
@@ -551,6 +568,8 @@ class DpuWatcher:
         self, key: str, delivery: _Delivery, exc: BaseException, attempts: int
     ) -> None:
         self._m_callbacks[delivery.callback].gave_up.inc()
+        if delivery.state is not None:
+            self.ledger.remember_succeeded(delivery.event.uid, delivery.state, delivery.done)
         log.error("gave up callback=%s dpu=%s uid=%s attempts=%d error=%r",
                   delivery.callback, key, delivery.event.uid, attempts, exc,
                   exc_info=exc)

@@ -21,7 +21,6 @@ in order, and a backoff must hold the whole key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -126,10 +125,11 @@ class KeyedDispatcher(Generic[K, T]):
         if was_started:
             self.start()
 
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float) -> bool:
         """Wait up to `grace` seconds for the items in flight, then cancel the workers.
 
-        Items not yet started are dropped; nothing new starts once `stop` is called.
+        Items not yet started are dropped; nothing new starts once `stop` is called. Returns
+        whether every item in flight finished within `grace` (False: some were cancelled).
         """
         self._closed = True
         for timer in self._timers.values():
@@ -137,10 +137,14 @@ class KeyedDispatcher(Generic[K, T]):
         self._timers.clear()
         self._ready = asyncio.Queue()
 
-        with contextlib.suppress(TimeoutError):
+        drained = True
+        try:
             async with asyncio.timeout(grace):
                 await self._wait_until(lambda: not self._running)
+        except TimeoutError:
+            drained = False
         await self._cancel_workers()
+        return drained
 
     async def join(self) -> None:
         """Wait until every submitted item has finished (tests and benchmarks)."""

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from carbide_dpf.kube.client import KubeClient, KubeObject
-from carbide_dpf.kube.errors import ConflictError, InvalidError, NotFoundError
+from carbide_dpf.kube.errors import ConflictError, InvalidError, KubeError, NotFoundError
 from carbide_dpf.kube.resource import ResourceKind
 from carbide_dpf.watcher.events import DpuState
 
@@ -51,6 +51,9 @@ class Ledger:
         self.annotation = annotation
         self._acked: dict[str, int] = {}
         self._attempted: dict[str, int] = {}
+        # (uid, state) -> indices of the registration's functions that succeeded before its
+        # delivery gave up; a resync's delivery skips them.
+        self._succeeded: dict[tuple[str, DpuState], frozenset[int]] = {}
 
     def acknowledged(self, obj: KubeObject, state: DpuState) -> bool:
         """Whether `state` was delivered for this DPU's uid (by us, or as its annotation says)."""
@@ -84,10 +87,26 @@ class Ledger:
         """Record that `state` was queued for `uid`."""
         self._attempted[uid] = self._attempted.get(uid, 0) | _BIT[state]
 
+    def clear_attempt(self, uid: str, state: DpuState) -> None:
+        """Forget that `state` was queued for `uid` (its delivery found the DPU elsewhere)."""
+        if uid in self._attempted:
+            self._attempted[uid] &= ~_BIT[state]
+
+    def remember_succeeded(self, uid: str, state: DpuState, indices: set[int]) -> None:
+        """Record which functions of a given-up delivery of `state` already succeeded."""
+        if indices:
+            self._succeeded[(uid, state)] = frozenset(indices)
+
+    def succeeded(self, uid: str, state: DpuState) -> set[int]:
+        """The functions of `state` that succeeded for `uid` before a delivery gave up."""
+        return set(self._succeeded.get((uid, state), ()))
+
     def forget(self, uid: str) -> None:
         """Drop what is known about `uid` (the DPU was deleted)."""
         self._acked.pop(uid, None)
         self._attempted.pop(uid, None)
+        for key in [key for key in self._succeeded if key[0] == uid]:
+            del self._succeeded[key]
 
     def reset_attempts(self) -> None:
         """Forget every attempt (on a change of leadership: the queue was dropped)."""
@@ -105,6 +124,7 @@ class Ledger:
         """
         uid = _uid(live)
         self._acked[uid] = self._acked.get(uid, 0) | _BIT[state]
+        self._succeeded.pop((uid, state), None)
         if self.annotation is None:
             return True
 
@@ -118,6 +138,13 @@ class Ledger:
         except (NotFoundError, ConflictError, InvalidError) as exc:
             log.info("dpu replaced before its ledger was written dpu=%s uid=%s reason=%s",
                      _name(live), uid, type(exc).__name__)
+            return False
+        except KubeError as exc:
+            # The callbacks succeeded: retrying the delivery would report them as failed.
+            # Only a next leader (which cannot see the in-memory record) may repeat them.
+            log.warning("could not write the ledger dpu=%s uid=%s state=%s error=%s; a next "
+                        "leader may repeat this callback: check that this identity may patch "
+                        "dpus", _name(live), uid, state.value, exc)
             return False
         return True
 
