@@ -102,6 +102,32 @@ async def test_reprovision_waits_for_the_new_dpu_and_drives_it_to_ready(
     assert len(cycler.calls) == 2  # one per reboot request: provision, then reprovision
 
 
+async def test_an_interrupted_reprovision_run_again_with_the_uid_deletes_nothing_more(
+        sdk: DpfSdk, simulator: Simulator, cycler: CountingCycler) -> None:
+    spec = two_dpu_host()
+    await provision(sdk, spec, cycler)
+    old_uid = (await sdk.kube.get(DPU, "host-0042-dpu-a", sdk.namespace))["metadata"]["uid"]
+    first = asyncio.create_task(reprovision_dpu(
+        sdk, "host-0042", "host-0042-dpu-a", cycler, expected_uid=old_uid, timeout=60.0,
+        retry_backoff=FAST_RETRY))
+    # Cancel once the replacement exists: the delete is done, the monitor is not.
+    replacement_uid = old_uid
+    while replacement_uid == old_uid:
+        live = await sdk.kube.get_or_none(DPU, "host-0042-dpu-a", sdk.namespace)
+        replacement_uid = old_uid if live is None else live["metadata"]["uid"]
+        await asyncio.sleep(0.02)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+    result = await reprovision_dpu(sdk, "host-0042", "host-0042-dpu-a", cycler,
+                                   expected_uid=old_uid, timeout=60.0, retry_backoff=FAST_RETRY)
+
+    assert result.new_uid == replacement_uid
+    assert result.monitor.dpus[0].phase == DpuPhase.READY
+    assert (await sdk.snapshot_host("host-0042")).all_ready
+
+
 async def test_a_dpu_in_error_fails_the_monitor_naming_the_dpu(
         sdk: DpfSdk, simulator: Simulator, cycler: CountingCycler) -> None:
     simulator.faults.add(Fault(FaultKind.ERROR, DpuPhase.OS_INSTALLING, "*-dpu-b"))

@@ -11,7 +11,7 @@ import base64
 
 import pytest
 
-from carbide_dpf.errors import FlowTimeoutError
+from carbide_dpf.errors import FlowTimeoutError, ValidationError
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.kube.errors import NotFoundError
 from carbide_dpf.kube.resource import SECRET
@@ -233,6 +233,38 @@ async def test_reprovision_deletes_and_wait_finds_the_new_dpu(
     assert new.phase == DpuPhase.INITIALIZING
 
 
+async def test_reprovision_with_the_expected_uid_deletes_only_that_dpu(
+        sdk: DpfSdk, kube: KubeClient, namespace: str) -> None:
+    old = await make_dpu(kube, namespace, "host1", "dpu0")
+    old_uid = old["metadata"]["uid"]
+    first = await sdk.reprovision_dpu("host1-dpu0", expected_uid=old_uid)
+    assert first.old_uid == old_uid
+    assert await kube.get_or_none(DPU, "host1-dpu0", namespace) is None
+    replacement = await make_dpu(kube, namespace, "host1", "dpu0")
+
+    # The same call again (a rerun after an interruption) leaves the replacement alone.
+    again = await sdk.reprovision_dpu("host1-dpu0", expected_uid=old_uid)
+
+    live = await kube.get(DPU, "host1-dpu0", namespace)
+    assert live["metadata"]["uid"] == replacement["metadata"]["uid"] != old_uid
+    assert again.old_uid == old_uid and again.old_created is None
+    assert again.deleted_at == replacement["metadata"]["creationTimestamp"]
+    found = await sdk.wait_for_dpu("host1-dpu0", not_uid=again.old_uid,
+                                   created_after=again.deleted_at, timeout=5)
+    assert found.uid == replacement["metadata"]["uid"]
+
+
+async def test_reprovision_with_an_empty_expected_uid_is_refused(
+        sdk: DpfSdk, kube: KubeClient, namespace: str) -> None:
+    await make_dpu(kube, namespace, "host1", "dpu0")
+
+    with pytest.raises(ValidationError) as caught:
+        await sdk.reprovision_dpu("host1-dpu0", expected_uid="")
+
+    assert [(p.field, p.rule) for p in caught.value.problems] == [("expected_uid", "required")]
+    assert await kube.get_or_none(DPU, "host1-dpu0", namespace) is not None
+
+
 async def test_reprovision_of_a_missing_dpu_returns_an_empty_ticket(sdk: DpfSdk) -> None:
     ticket = await sdk.reprovision_dpu("host1-dpu0")
     assert ticket.old_uid is None and ticket.dpu_name == "host1-dpu0"
@@ -381,7 +413,12 @@ async def test_snapshot_host_shows_node_devices_and_dpus(
     assert [(d.name, d.exists) for d in snapshot.devices] == [("dpu0", True), ("missing", False)]
     assert [(d.name, d.phase, d.host_bmc_ip) for d in snapshot.dpus] == [
         ("host1-dpu0", DpuPhase.READY, "10.9.9.9")]
-    assert snapshot.all_ready
+    # Its one DPU is Ready, but the node lists a device that has none: not ready.
+    assert not snapshot.all_ready
+
+    await sdk.register_dpu_node("host1", ["dpu0"])
+    again = await sdk.snapshot_host("host1")
+    assert again.all_ready and [d.name for d in again.devices] == ["dpu0"]
 
 
 async def test_snapshot_of_an_unknown_host_is_empty(sdk: DpfSdk) -> None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 
 from carbide_dpf.kube.client import KubeClient
+from carbide_dpf.models.phase import DpuPhase
 from carbide_dpf.models.registry import DPU_DEVICE, DPU_NODE
 from carbide_dpf.sandbox.controlplane import ControlPlane
 from carbide_dpf.sdk import DpfSdk, SdkConfig, SyncDpfSdk
 from carbide_dpf.sdk.sync import _Blocking
-from tests.sdk.sdk_helpers import BFB_URL, PASSWORD
+from tests.sdk.sdk_helpers import BFB_URL, PASSWORD, make_dpu
 
-# Async-only by nature: the watcher runs callbacks on an event loop.
-ASYNC_ONLY = {"watcher"}
+# Not a coroutine: the facade's twin binds the watcher to its loop instead (tested below).
+NOT_COROUTINES = {"watcher"}
 
 
 def test_every_public_async_operation_has_a_blocking_twin() -> None:
@@ -23,7 +25,8 @@ def test_every_public_async_operation_has_a_blocking_twin() -> None:
              if isinstance(member, _Blocking)}
     assert operations == twins
     public = {name for name in dir(DpfSdk) if not name.startswith("_")}
-    assert public - operations - {"config", "namespace", "kube"} == ASYNC_ONLY
+    assert public - operations - {"config", "namespace", "kube"} == NOT_COROUTINES
+    assert all(callable(getattr(SyncDpfSdk, name)) for name in NOT_COROUTINES)
 
 
 def test_a_twin_wraps_the_coroutine_method_itself() -> None:
@@ -52,6 +55,30 @@ async def test_sync_facade_runs_operations_against_the_server(
     assert result == ["carbide-dpf", True, False, ["DPUDevice/dpu0"]]
     assert await kube.get_or_none(DPU_NODE, "host1", namespace) is not None
     assert await kube.get_or_none(DPU_DEVICE, "dpu0", namespace) is None
+
+
+def _sync_watch(control_plane: ControlPlane, namespace: str) -> tuple[list[str], bool]:
+    seen: list[str] = []
+    with SyncDpfSdk(control_plane.client, SdkConfig(namespace=namespace)) as sdk:
+        watcher = sdk.watcher(label_selector=None)
+        # A plain function runs in the watcher's threads and may block on the facade.
+        watcher.on_dpu_event(lambda event: seen.append(
+            f"{event.name}:{sdk.get_dpu_phase(event.name)}"))
+        sdk.run(make_dpu(sdk.sdk.kube, namespace, "host1", "dpu0", phase=DpuPhase.PENDING))
+        with watcher:
+            deadline = time.monotonic() + 20.0
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            running = watcher.is_leader
+    return seen, running
+
+
+async def test_sync_facade_watcher_runs_on_the_facade_loop(
+        control_plane: ControlPlane, namespace: str) -> None:
+    seen, running = await asyncio.to_thread(_sync_watch, control_plane, namespace)
+
+    assert running
+    assert seen == ["host1-dpu0:Pending"]
 
 
 def test_close_is_idempotent(control_plane: ControlPlane) -> None:

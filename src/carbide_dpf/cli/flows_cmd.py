@@ -195,12 +195,15 @@ def provision(cluster: ClusterOptions, output: str, bfb_url: str,
 @click.option("--dpu", "dpu", default=None, help="The DPU to reprovision.")
 @click.option("--device", "--device-name", "device", default=None,
               help="Or the DPUDevice whose DPU to reprovision.")
+@click.option("--expect-uid", default=None, metavar="UID",
+              help="Reprovision only the DPU with this uid (see `status -o json`); run again "
+                   "with it, an interrupted reprovision finishes instead of starting over.")
 @_password_options
 @_host_bmc_options
 def reprovision(cluster: ClusterOptions, output: str, node: str | None, host_id: str | None,
-                dpu: str | None, device: str | None, bmc_password_file: str | None,
-                bmc_password_env: str | None, bmc_password: str | None, timeout: float,
-                **bmc: Any) -> None:
+                dpu: str | None, device: str | None, expect_uid: str | None,
+                bmc_password_file: str | None, bmc_password_env: str | None,
+                bmc_password: str | None, timeout: float, **bmc: Any) -> None:
     """Reprovision one DPU: delete it, wait for the operator's replacement, then release the
     hold and power-cycle the host as asked, until it is Ready.
 
@@ -221,7 +224,8 @@ def reprovision(cluster: ClusterOptions, output: str, node: str | None, host_id:
         ip = known[target_dpu].host_bmc_ip if target_dpu in known else None
         with _usage_errors():
             cycler = _cycler(_bmc_target(bmc, password, ip), bmc)
-        return await reprovision_dpu(sdk, node_name, target_dpu, cycler, timeout=timeout)
+        return await reprovision_dpu(sdk, node_name, target_dpu, cycler,
+                                    expected_uid=expect_uid, timeout=timeout)
 
     result = run(cluster, action)
     _print_monitor(result.monitor, output,

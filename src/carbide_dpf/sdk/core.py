@@ -394,19 +394,31 @@ class DpfSdk:
 
     # -- reprovision and update ---------------------------------------------------------------
 
-    async def reprovision_dpu(self, dpu_name: str) -> ReprovisionTicket:
+    async def reprovision_dpu(self, dpu_name: str, *,
+                              expected_uid: str | None = None) -> ReprovisionTicket:
         """Delete the DPU so that its DPUSet recreates it from scratch (new uid).
 
-        Pass the returned ticket's fields to `wait_for_dpu` to await the new DPU.
+        With `expected_uid` (the uid of the DPU you mean to reprovision) a repeated call is
+        safe: when the DPU already has another uid it was replaced since, so nothing is
+        deleted and the ticket names the replacement's creation time. Without it every call
+        deletes whatever DPU carries the name. Pass the ticket's fields to `wait_for_dpu`.
         """
-        v.raise_if_any(v.check_dns_label("dpu_name", dpu_name, "DPU"))
+        problems = v.check_dns_label("dpu_name", dpu_name, "DPU")
+        if expected_uid is not None and not expected_uid:
+            problems.append(FieldProblem("expected_uid", "required", "must not be empty"))
+        v.raise_if_any(problems)
         old = await self._kube.get_or_none(DPU, dpu_name, self.namespace)
         deleted_at = _now()
         if old is None:
             log.info("no dpu to reprovision dpu=%s namespace=%s", dpu_name, self.namespace)
-            return ReprovisionTicket(dpu_name, None, None, deleted_at)
+            return ReprovisionTicket(dpu_name, expected_uid, None, deleted_at)
 
         uid = str(old["metadata"]["uid"])
+        if expected_uid is not None and uid != expected_uid:
+            log.info("dpu already reprovisioned dpu=%s old_uid=%s uid=%s namespace=%s",
+                     dpu_name, expected_uid, uid, self.namespace)
+            return ReprovisionTicket(dpu_name, expected_uid, None,
+                                     str(old["metadata"].get("creationTimestamp") or deleted_at))
         try:
             # The uid precondition keeps a slow caller from deleting the DPU's successor.
             await self._kube.delete(DPU, dpu_name, self.namespace, uid=uid)

@@ -139,8 +139,16 @@ class HostSnapshot:
 
     @property
     def all_ready(self) -> bool:
-        """Whether the host has DPUs and every one of them is Ready."""
-        return bool(self.dpus) and all(dpu.phase == DpuPhase.READY for dpu in self.dpus)
+        """Whether every DPUDevice of the host has its DPU and every DPU is Ready.
+
+        A device without a DPU (not created yet, or being recreated after a reprovision) or a
+        DPU being deleted makes the host not ready, however many other DPUs are.
+        """
+        if not self.dpus or not all(dpu.phase == DpuPhase.READY and not dpu.deleting
+                                    for dpu in self.dpus):
+            return False
+        with_dpu = {dpu.device_name for dpu in self.dpus}
+        return all(device.name in with_dpu for device in self.devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +171,8 @@ class ReprovisionTicket:
     """None when there was no DPU to delete."""
     old_created: str | None
     deleted_at: str
-    """UTC time of the delete request, RFC 3339, whole seconds (local clock)."""
+    """UTC time of the delete request, RFC 3339, whole seconds (local clock); when the DPU
+    had been replaced before the call (`expected_uid`), the replacement's creation time."""
 
 
 @dataclass(frozen=True, slots=True)

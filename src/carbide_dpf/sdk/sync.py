@@ -15,11 +15,14 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from carbide_dpf.kube.client import KubeClient
 from carbide_dpf.sdk.config import SdkConfig
 from carbide_dpf.sdk.core import DpfSdk
+
+if TYPE_CHECKING:
+    from carbide_dpf.watcher import DpuWatcher
 
 __all__ = ["SyncDpfSdk"]
 
@@ -100,6 +103,13 @@ class SyncDpfSdk:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def watcher(self, **kwargs: Any) -> DpuWatcher:
+        """Return a `DpuWatcher` like `DpfSdk.watcher`, bound to this facade's loop: its
+        `start()`/`stop()` (or `with watcher:`) run it there; plain-function callbacks may
+        call this facade's blocking methods."""
+        kwargs.setdefault("loop", self._loop)
+        return self.sdk.watcher(**kwargs)
 
     create_initialization_objects = _blocking(DpfSdk.create_initialization_objects)
     set_bmc_password = _blocking(DpfSdk.set_bmc_password)

@@ -116,8 +116,11 @@ def check_url(field: str, value: str) -> list[FieldProblem]:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return [FieldProblem(field, "url", f"{value!r} is not a URL")]
-    if parts.scheme not in ("http", "https"):
-        return [FieldProblem(field, "url-scheme", f"{value!r} must start with http:// or https://")]
+    # The BFB CRD's pattern `^(http|https)://.+$` is case-sensitive, while urlsplit lowers
+    # the scheme: test the text itself, or `HTTPS://` would pass here and fail on the server.
+    if not value.startswith(("http://", "https://")):
+        return [FieldProblem(field, "url-scheme",
+                             f"{value!r} must start with http:// or https:// (lowercase)")]
     if not host:
         return [FieldProblem(field, "url-host", f"{value!r} has no host")]
     if any(c.isspace() or not c.isprintable() for c in value):
