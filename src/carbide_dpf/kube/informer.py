@@ -562,12 +562,16 @@ class Informer:
             return Failed(error)
 
         self.list_pages += 1
+        if self._transform is not None:
+            # Page by page rather than once the list is complete: what the transform drops
+            # is freed while the next page is decoded into the same memory, instead of every
+            # page's leftovers being freed at once among the objects kept (measured with the
+            # watcher's compaction on 10,000 DPUs: 11.0 -> 4.8 KiB resident per DPU).
+            body["items"] = [self._transform(obj) for obj in body.get("items") or ()]
         return Page(body)
 
     def _replace(self, state: Replacing) -> None:
-        transform = self._transform
-        items = state.items if transform is None else [transform(obj) for obj in state.items]
-        fresh = {key_of(obj): obj for obj in items}
+        fresh = {key_of(obj): obj for obj in state.items}
         previous = self.store._items
         self.store._replace(fresh)
         self.resource_version = state.resource_version
