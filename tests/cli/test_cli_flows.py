@@ -96,6 +96,10 @@ async def test_status_json_then_cleanup_removes_the_host(
                for c in hosts[0]["dpus"][0]["conditions"])
     table = await cli("status", "--node", NODE)
     assert table.code == 0 and f"{NODE}-dpu-b" in table.stdout and "Ready" in table.stdout
+    by_bmc = await cli("status", "--host-bmc-ip", "127.0.0.1", "-o", "json")
+    assert [h["node_name"] for h in json.loads(by_bmc.stdout)["hosts"]] == [NODE]
+    other = await cli("status", "--host-bmc-ip", "127.0.0.2", "-o", "json")
+    assert json.loads(other.stdout)["hosts"] == []
 
     cleanup = await cli("cleanup", "--node", NODE, "-o", "json")
     assert cleanup.code == 0, cleanup.stderr

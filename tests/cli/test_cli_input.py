@@ -72,6 +72,15 @@ def test_node_and_host_id_are_exclusive() -> None:
     assert "node: give either the node name or the host id" in output
 
 
+def test_status_filters_are_checked_before_connecting() -> None:
+    code, output = invoke("status", "--kubeconfig", "/nonexistent", "--host-bmc-ip", "10.0.0")
+    assert code == 2
+    assert "host_bmc_ip:" in output and "rule: ip-address" in output
+
+    code, output = invoke("status", "--node", "a", "--host-bmc-ip", "10.0.0.1")
+    assert code == 2 and "at most one of --node and --host-bmc-ip" in output
+
+
 def test_unknown_command_is_a_usage_error() -> None:
     code, _ = invoke("no-such-command")
     assert code == 2

@@ -421,6 +421,37 @@ async def test_snapshot_host_shows_node_devices_and_dpus(
     assert again.all_ready and [d.name for d in again.devices] == ["dpu0"]
 
 
+async def test_snapshot_hosts_lists_every_host_in_three_requests_and_filters_by_bmc(
+        sdk: DpfSdk, kube: KubeClient, namespace: str) -> None:
+    await sdk.register_dpu_device("dpu0", bmc_ip="10.0.0.1", serial_number="MT0",
+                                  host_bmc_ip="10.9.9.9")
+    await sdk.register_dpu_device("dpu1", bmc_ip="10.0.0.2", serial_number="MT1",
+                                  host_bmc_ip="2001:db8::5")
+    await sdk.register_dpu_node("host1", ["dpu0"])
+    await sdk.register_dpu_node("host2", ["dpu1"])
+    device = await kube.get(DPU_DEVICE, "dpu0", namespace)
+    await make_dpu(kube, namespace, "host1", "dpu0", phase=DpuPhase.READY,
+                   device_labels=device["metadata"]["labels"])
+    # A DPU whose node is gone still shows, under the node its label names.
+    await make_dpu(kube, namespace, "gone", "dpu9")
+    before = sum(sdk.kube.request_counts.values())
+
+    hosts = await sdk.snapshot_hosts()
+
+    assert sum(sdk.kube.request_counts.values()) - before == 3
+    assert [h.node_name for h in hosts] == ["gone", "host1", "host2"]
+    for host in hosts:
+        assert host == await sdk.snapshot_host(host.node_name)
+    assert hosts[1].all_ready and not hosts[2].all_ready and hosts[0].node is None
+
+    by_ip = {ip: [h.node_name for h in await sdk.snapshot_hosts(host_bmc_ip=ip)]
+             for ip in ("10.9.9.9", "2001:db8:0::5", "10.1.1.1")}
+    assert by_ip == {"10.9.9.9": ["host1"], "2001:db8:0::5": ["host2"], "10.1.1.1": []}
+    with pytest.raises(ValidationError) as caught:
+        await sdk.snapshot_hosts(host_bmc_ip="10.9.9")
+    assert caught.value.fields == ["host_bmc_ip"]
+
+
 async def test_snapshot_of_an_unknown_host_is_empty(sdk: DpfSdk) -> None:
     snapshot = await sdk.snapshot_host("nohost")
     assert snapshot.node is None and snapshot.devices == () and snapshot.dpus == ()

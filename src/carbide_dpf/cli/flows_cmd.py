@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import ipaddress
@@ -284,17 +283,23 @@ def cleanup(cluster: ClusterOptions, output: str, node: str | None, host_id: str
 @cluster_options
 @output_option
 @click.option("--node", default=None, help="Show only this DPUNode (default: every node).")
-def status(cluster: ClusterOptions, output: str, node: str | None) -> None:
+@click.option("--host-bmc-ip", default=None,
+              help="Show only the hosts whose devices carry this host BMC address.")
+def status(cluster: ClusterOptions, output: str, node: str | None,
+           host_bmc_ip: str | None) -> None:
     """Show DPUNodes, their DPUDevices and DPUs with phases and conditions."""
+    from carbide_dpf.sdk import validation as v
+
+    if node is not None and host_bmc_ip is not None:
+        raise click.UsageError("give at most one of --node and --host-bmc-ip")
+    with handle_errors():
+        # Checked before connecting, so a typo is a usage error even without a cluster.
+        v.raise_if_any(v.check_ip("host_bmc_ip", host_bmc_ip) if host_bmc_ip else [])
 
     async def action(sdk: DpfSdk) -> list[HostSnapshot]:
-        from carbide_dpf.models.registry import DPU_NODE
-
         if node is not None:
             return [await sdk.snapshot_host(node)]
-        nodes = await sdk.kube.list(DPU_NODE, sdk.namespace)
-        names = sorted(n["metadata"]["name"] for n in nodes.items)
-        return list(await asyncio.gather(*(sdk.snapshot_host(n) for n in names)))
+        return await sdk.snapshot_hosts(host_bmc_ip=host_bmc_ip)
 
     hosts = run(cluster, action)
     emit({"namespace": cluster.namespace, "hosts": hosts}, output,

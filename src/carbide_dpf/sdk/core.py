@@ -339,12 +339,54 @@ class DpfSdk:
             self._kube.list(DPU, ns, label_selector=selector),
         )
         devices = {_name(d): d for d in labelled_devices.items}
-        listed = _node_device_names(node)
-        devices.update(await self._get_missing(DPU_DEVICE, listed, devices))
+        devices.update(await self._get_missing(DPU_DEVICE, _node_device_names(node), devices))
         dpus = {_name(d): d for d in labelled_dpus.items}
         expected = [names.dpu_name(node_name, device) for device in sorted(devices)]
         dpus.update(await self._get_missing(DPU, expected, dpus))
+        return self._host_snapshot(node_name, node, devices, dpus)
 
+    async def snapshot_hosts(self, *, host_bmc_ip: str | None = None) -> list[HostSnapshot]:
+        """Return every host of the namespace as `snapshot_host` would, sorted by node name.
+
+        Three list requests, however large the fleet. A host is any DPUNode, and any node name
+        that DPUDevices or DPUs are still labelled with (a node deleted before its DPUs). With
+        `host_bmc_ip`, only the hosts one of whose devices or DPUs carries that host BMC
+        address (the label `register_dpu_device` writes).
+        """
+        wanted: str | None = None
+        if host_bmc_ip is not None:
+            v.raise_if_any(v.check_ip("host_bmc_ip", host_bmc_ip))
+            wanted = encode_ip_label(host_bmc_ip)
+        ns = self.namespace
+        node_list, device_list, dpu_list = await asyncio.gather(
+            self._kube.list(DPU_NODE, ns), self._kube.list(DPU_DEVICE, ns),
+            self._kube.list(DPU, ns))
+
+        nodes = {_name(n): n for n in node_list.items}
+        all_devices = {_name(d): d for d in device_list.items}
+        devices = _group_by_node_label(device_list.items)
+        for node_name, node in nodes.items():
+            for device in _node_device_names(node):
+                if device in all_devices:
+                    devices.setdefault(node_name, {})[device] = all_devices[device]
+        dpus = _group_by_node_label(dpu_list.items)
+
+        label = self._config.host_bmc_ip_label
+        hosts = []
+        for node_name in sorted({*nodes, *devices, *dpus}):
+            host_devices, host_dpus = devices.get(node_name, {}), dpus.get(node_name, {})
+            if wanted is not None and not any(
+                    _labels(obj).get(label) == wanted
+                    for obj in (*host_devices.values(), *host_dpus.values())):
+                continue
+            hosts.append(self._host_snapshot(node_name, nodes.get(node_name), host_devices,
+                                             host_dpus))
+        return hosts
+
+    def _host_snapshot(self, node_name: str, node: KubeObject | None,
+                       devices: Mapping[str, KubeObject],
+                       dpus: Mapping[str, KubeObject]) -> HostSnapshot:
+        listed = _node_device_names(node)
         device_states = [
             DeviceState.from_object(devices[n]) if n in devices else DeviceState(n, exists=False)
             for n in sorted({*devices, *listed})
@@ -550,6 +592,16 @@ class DpfSdk:
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _group_by_node_label(objs: Iterable[KubeObject]) -> dict[str, dict[str, KubeObject]]:
+    """Objects by the DPUNode their `dpunode-name` label names, then by their own name."""
+    grouped: dict[str, dict[str, KubeObject]] = {}
+    for obj in objs:
+        node_name = _labels(obj).get(DPUNODE_NAME_LABEL)
+        if node_name:
+            grouped.setdefault(node_name, {})[_name(obj)] = obj
+    return grouped
 
 
 def _node_device_names(node: Mapping[str, Any] | None) -> list[str]:

@@ -121,6 +121,7 @@ class SyncDpfSdk:
     get_dpu_phase = _blocking(DpfSdk.get_dpu_phase)
     is_dpu_device_ready = _blocking(DpfSdk.is_dpu_device_ready)
     snapshot_host = _blocking(DpfSdk.snapshot_host)
+    snapshot_hosts = _blocking(DpfSdk.snapshot_hosts)
     find_outdated_dpus = _blocking(DpfSdk.find_outdated_dpus)
     reprovision_dpu = _blocking(DpfSdk.reprovision_dpu)
     wait_for_dpu = _blocking(DpfSdk.wait_for_dpu)
