@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,13 @@ class Cli:
     namespace: str
 
     async def start(self, *args: str) -> asyncio.subprocess.Process:
-        """Start a command (cluster options added) without waiting for it."""
+        """Start a command (cluster options added) without waiting for it, with Ctrl-C
+        working as in a terminal: a test run started in the background by a shell without
+        job control inherits SIGINT ignored, and a child would ignore the test's Ctrl-C too."""
         return await asyncio.create_subprocess_exec(
             EXECUTABLE, *args, "--kubeconfig", str(self.kubeconfig), "-n", self.namespace,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_default_sigint)
 
     async def __call__(self, *args: str, verbose: int = 0) -> Result:
         """Run a command to its end; `verbose` adds -v flags before it."""
@@ -41,6 +45,10 @@ class Cli:
             "-n", self.namespace,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         return await finish(process)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def finish(process: asyncio.subprocess.Process) -> Result:
