@@ -434,6 +434,10 @@ async def test_snapshot_hosts_lists_every_host_in_three_requests_and_filters_by_
                    device_labels=device["metadata"]["labels"])
     # A DPU whose node is gone still shows, under the node its label names.
     await make_dpu(kube, namespace, "gone", "dpu9")
+    # One without labels is found by the name the operator gives it.
+    await kube.create(DPU, {"metadata": {"name": "host2-dpu1"}, "spec": {
+        "dpuNodeName": "host2", "dpuDeviceName": "dpu1", "bfb": "bfb", "dpuFlavor": "flavor",
+        "serialNumber": "MT1"}}, namespace)
     before = sum(sdk.kube.request_counts.values())
 
     hosts = await sdk.snapshot_hosts()
@@ -443,6 +447,7 @@ async def test_snapshot_hosts_lists_every_host_in_three_requests_and_filters_by_
     for host in hosts:
         assert host == await sdk.snapshot_host(host.node_name)
     assert hosts[1].all_ready and not hosts[2].all_ready and hosts[0].node is None
+    assert [d.name for d in hosts[2].dpus] == ["host2-dpu1"]
 
     by_ip = {ip: [h.node_name for h in await sdk.snapshot_hosts(host_bmc_ip=ip)]
              for ip in ("10.9.9.9", "2001:db8:0::5", "10.1.1.1")}

@@ -369,7 +369,14 @@ class DpfSdk:
             for device in _node_device_names(node):
                 if device in all_devices:
                     devices.setdefault(node_name, {})[device] = all_devices[device]
+        all_dpus = {_name(d): d for d in dpu_list.items}
         dpus = _group_by_node_label(dpu_list.items)
+        for node_name, node_devices in devices.items():
+            # As snapshot_host: a DPU is also found by the name the operator gives it.
+            for device in node_devices:
+                expected = names.dpu_name(node_name, device)
+                if expected in all_dpus:
+                    dpus.setdefault(node_name, {})[expected] = all_dpus[expected]
 
         label = self._config.host_bmc_ip_label
         hosts = []
