@@ -59,6 +59,7 @@ async def test_reprovision_one_dpu_reboots_the_host_once_more(
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["old_uid"] == old["metadata"]["uid"]
+    assert f"--expect-uid {report['old_uid']}" in result.stderr
     assert report["new_uid"] != old["metadata"]["uid"]
     assert report["monitor"]["dpus"][0]["phase"] == "Ready"
     assert len(bmc.reset_history()) == 2

@@ -195,8 +195,9 @@ def provision(cluster: ClusterOptions, output: str, bfb_url: str,
 @click.option("--device", "--device-name", "device", default=None,
               help="Or the DPUDevice whose DPU to reprovision.")
 @click.option("--expect-uid", default=None, metavar="UID",
-              help="Reprovision only the DPU with this uid (see `status -o json`); run again "
-                   "with it, an interrupted reprovision finishes instead of starting over.")
+              help="Reprovision only the DPU with this uid (default: the uid it has now, "
+                   "printed at the start); with it, a rerun of an interrupted reprovision "
+                   "finishes instead of starting over.")
 @_password_options
 @_host_bmc_options
 def reprovision(cluster: ClusterOptions, output: str, node: str | None, host_id: str | None,
@@ -219,12 +220,17 @@ def reprovision(cluster: ClusterOptions, output: str, node: str | None, host_id:
 
     async def action(sdk: DpfSdk) -> Any:
         snapshot = await sdk.snapshot_host(node_name)
-        known = {d.name: d for d in snapshot.dpus}
-        ip = known[target_dpu].host_bmc_ip if target_dpu in known else None
+        current = {d.name: d for d in snapshot.dpus}.get(target_dpu)
+        ip = current.host_bmc_ip if current else None
         with _usage_errors():
             cycler = _cycler(_bmc_target(bmc, password, ip), bmc)
-        return await reprovision_dpu(sdk, node_name, target_dpu, cycler,
-                                    expected_uid=expect_uid, timeout=timeout)
+        uid = expect_uid or (current.uid if current else None)
+        if uid and not expect_uid:
+            # Pin the DPU seen now, and say how to finish the job after a Ctrl-C.
+            click.echo(f"reprovisioning {target_dpu} uid={uid}; if interrupted, run the same "
+                       f"command with --expect-uid {uid}", err=True)
+        return await reprovision_dpu(sdk, node_name, target_dpu, cycler, expected_uid=uid,
+                                    timeout=timeout)
 
     result = run(cluster, action)
     _print_monitor(result.monitor, output,
