@@ -300,7 +300,7 @@ def status(cluster: ClusterOptions, output: str, node: str | None,
         raise click.UsageError("give at most one of --node and --host-bmc-ip")
     with handle_errors():
         # Checked before connecting, so a typo is a usage error even without a cluster.
-        v.raise_if_any(v.check_ip("host_bmc_ip", host_bmc_ip) if host_bmc_ip else [])
+        v.raise_if_any([] if host_bmc_ip is None else v.check_ip("host_bmc_ip", host_bmc_ip))
 
     async def action(sdk: DpfSdk) -> list[HostSnapshot]:
         if node is not None:

@@ -394,9 +394,9 @@ def compact_object(obj: KubeObject) -> KubeObject:
     the top-level string fields of `spec` and `status`, and `status.conditions`. Measured on
     a DPU: 5.5 KB -> 3.4 KB resident per stored object for about 3 us of CPU per object.
     """
+    strip_managed_fields(obj)
     meta = obj.get("metadata")
     if meta is not None:
-        meta.pop("managedFields", None)
         _intern_values(meta)
         for field_name in ("labels", "annotations"):
             if meta.get(field_name):
